@@ -1,0 +1,2 @@
+//! BTF: a zero-copy view of BPF Type Format data.
+#![forbid(unsafe_code)]

@@ -1,0 +1,3 @@
+//! The `oxbpf` command.
+#![forbid(unsafe_code)]
+fn main() {}

@@ -1,0 +1,2 @@
+//! Parsing of clang-built BPF ELF objects.
+#![forbid(unsafe_code)]

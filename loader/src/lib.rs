@@ -1,0 +1,2 @@
+//! oxbpf: open, configure and load BPF objects.
+#![forbid(unsafe_code)]

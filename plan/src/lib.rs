@@ -1,0 +1,2 @@
+//! The load plan.
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! Integration tests of oxbpf against the live kernel.
+#![forbid(unsafe_code)]
