@@ -1,2 +1,68 @@
-//! BTF: a zero-copy view of BPF Type Format data.
+//! BTF, the BPF Type Format: reading, writing and fixing it.
+//!
+//! In the oxbpf pipeline this crate sits at the bottom, beside `asm`:
+//! `elf-bpf` reads an object's `.BTF` and `.BTF.ext` sections with it and
+//! fixes the DATASEC sizes and VAR offsets the compiler leaves at zero
+//! ([`fixup_datasecs`]); `reloc` resolves CO-RE relocations against the
+//! kernel's BTF (`/sys/kernel/btf/vmlinux`) and rebases func_info and
+//! line_info ([`BtfExt`]); `loader` hands the fixed blob to `BTF_LOAD` and
+//! reads map definitions from it. The crate is pure: no syscalls, no
+//! `/proc` or `/sys` access except reading a file the caller names.
+//!
+//! [`Btf`] is a zero-copy view over borrowed, owned or shared (mmapped)
+//! bytes. [`Btf::parse`] checks the header and the bounds of every type
+//! record in one pass and keeps one `u32` offset per type; views
+//! ([`Type`]) are decoded on access, and type references and string
+//! offsets are checked when they are used. A name index is built on the
+//! first lookup by name. BTF of either byte order is read; split BTF
+//! (kernel modules) continues the ids and string offsets of its base.
+//! [`BtfBuilder`] writes BTF.
+//!
+//! ```
+//! use oxbpf_btf::{Btf, BtfBuilder, IntEncoding, Kind, Type, TypeId};
+//!
+//! // Make a small BTF: `struct task { int pid; const char *comm; }`.
+//! let mut b = BtfBuilder::new();
+//! let int = b.add_int("int", 4, IntEncoding::SIGNED);
+//! let ch = b.add_int("char", 1, IntEncoding::CHAR | IntEncoding::SIGNED);
+//! let cch = b.add_const(ch);
+//! let ptr = b.add_ptr(cch);
+//! let task = b.add_struct("task", 16, &[("pid", int, 0), ("comm", ptr, 64)]);
+//! let bytes = b.build();
+//!
+//! // Read it back.
+//! let btf = Btf::parse(&bytes)?;
+//! let id = btf.find_by_name_kind("task", Kind::Struct)?.expect("defined above");
+//! assert_eq!(id, task);
+//! let Type::Struct(s) = btf.type_by_id(id)? else { unreachable!() };
+//! let names: Vec<&str> = s
+//!     .members()
+//!     .map(|m| btf.string_at(m.name_off))
+//!     .collect::<Result<_, _>>()?;
+//! assert_eq!(names, ["pid", "comm"]);
+//! let comm = s.member(1).expect("two members");
+//! assert_eq!(comm.bit_offset, 64);
+//! assert_eq!(btf.resolve_size(comm.ty)?, 8);
+//! assert_eq!(btf.skip_mods_and_typedefs(cch)?, ch);
+//! assert_eq!(btf.name(TypeId::VOID)?, "");
+//! # Ok::<(), oxbpf_btf::Error>(())
+//! ```
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod btf;
+mod builder;
+mod error;
+mod types;
+
+pub use crate::btf::{BTF_MAGIC, Btf, Header, MAX_RESOLVE_DEPTH, NameIndex};
+pub use crate::builder::BtfBuilder;
+pub use crate::error::{Error, ExtSectionKind, Field};
+pub use crate::types::{
+    Array, Composite, Datasec, DeclTag, Endian, Enum, EnumValue, Float, Func, FuncLinkage,
+    FuncProto, Fwd, Int, IntEncoding, Kind, Member, Param, Ref, Type, TypeId, Var, VarLinkage,
+    VarSecinfo,
+};
+
+/// The view of an ENUM64 record (the same view as ENUM's; see [`Enum::is_64`]).
+pub type Enum64<'a> = Enum<'a>;
