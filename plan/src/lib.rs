@@ -1,2 +1,552 @@
-//! The load plan.
+//! The load plan: what the kernel must be asked, as data.
+//!
+//! Loading an object is split in two. *Deciding* what to ask the kernel —
+//! which BTF to load, which maps to create with which attributes, which
+//! instructions to load and where they refer to maps — is pure and produces
+//! a [`Plan`]. *Asking* is done by an executor: the live executor of the
+//! `oxbpf` crate makes the `bpf()` syscalls itself; the generated-loader
+//! crate will compile the same plan into a BPF loader program.
+//!
+//! A plan is an ordered list of [`Op`]s. Operation *i* produces the kernel
+//! object [`Ref`] `%i`; later operations name earlier results by `Ref`,
+//! never by file descriptor, and instructions carry [`Patch`] points ("put
+//! the fd of `%3` here"). A `Ref` is not a file descriptor and cannot be
+//! used as one, so a plan cannot hold a placeholder fd by construction.
+//!
+//! ```
+//! use oxbpf_asm::Insn;
+//! use oxbpf_plan::{CreateMap, InsnIdx, LoadProg, Op, Patch, PatchKind, Plan};
+//! use oxbpf_syscalls::{MapType, ProgType};
+//!
+//! let mut plan = Plan::new("example.bpf.o");
+//! let map = plan.push(Op::CreateMap(CreateMap::new("counts", MapType::ARRAY, 4, 8, 1)));
+//! let mut prog = LoadProg::new("count", ProgType::XDP, "GPL");
+//! prog.insns.extend(Insn::ld_map_fd(1, 0));
+//! prog.insns.extend([Insn::mov64_imm(0, 2), Insn::exit()]);
+//! prog.patches.push(Patch { insn: InsnIdx(0), kind: PatchKind::MapFd(map) });
+//! plan.push(Op::LoadProg(prog));
+//! plan.validate()?;
+//! assert!(plan.to_string().contains("%1 = prog_load"));
+//! # Ok::<(), oxbpf_plan::Error>(())
+//! ```
 #![forbid(unsafe_code)]
+
+mod display;
+
+use oxbpf_asm::Insn;
+pub use oxbpf_asm::InsnIdx;
+use oxbpf_syscalls::{AttachType, MapType, ProgType};
+
+/// The result of plan operation `%n`: a kernel object the operation creates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Ref(pub u32);
+
+impl Ref {
+    /// Index of the producing operation in [`Plan::ops`].
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+impl core::fmt::Display for Ref {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "%{}", self.0)
+    }
+}
+
+/// An ordered list of kernel operations; operation `i` produces `Ref(i)`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// What the plan loads (for display).
+    pub object: String,
+    /// The operations, in execution order.
+    pub ops: Vec<Op>,
+}
+
+/// One kernel operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// `BPF_BTF_LOAD`: produces a BTF object.
+    LoadBtf(LoadBtf),
+    /// `BPF_MAP_CREATE`: produces a map.
+    CreateMap(CreateMap),
+    /// `BPF_MAP_UPDATE_ELEM`: produces nothing that outlives it.
+    UpdateElem(UpdateElem),
+    /// `BPF_MAP_FREEZE`: produces nothing that outlives it.
+    Freeze(Freeze),
+    /// `BPF_PROG_LOAD`: produces a program.
+    LoadProg(LoadProg),
+}
+
+impl Op {
+    /// The operation's name as the plan prints it (`map_create`...).
+    pub fn mnemonic(&self) -> &'static str {
+        match self {
+            Op::LoadBtf(_) => "btf_load",
+            Op::CreateMap(_) => "map_create",
+            Op::UpdateElem(_) => "map_update",
+            Op::Freeze(_) => "map_freeze",
+            Op::LoadProg(_) => "prog_load",
+        }
+    }
+
+    /// What kind of kernel object the operation's `Ref` stands for.
+    pub fn produces(&self) -> Produces {
+        match self {
+            Op::LoadBtf(_) => Produces::Btf,
+            Op::CreateMap(_) => Produces::Map,
+            Op::LoadProg(_) => Produces::Prog,
+            Op::UpdateElem(_) | Op::Freeze(_) => Produces::Nothing,
+        }
+    }
+
+    /// Every `Ref` the operation uses, with the kind it must be.
+    pub fn uses(&self) -> Vec<(Ref, Produces)> {
+        match self {
+            Op::LoadBtf(_) => Vec::new(),
+            Op::CreateMap(m) => {
+                let mut v: Vec<_> = m.btf.map(|r| (r, Produces::Btf)).into_iter().collect();
+                v.extend(m.inner_map.map(|r| (r, Produces::Map)));
+                v
+            }
+            Op::UpdateElem(u) => vec![(u.map, Produces::Map)],
+            Op::Freeze(f) => vec![(f.map, Produces::Map)],
+            Op::LoadProg(p) => {
+                let mut v: Vec<_> = p.btf.map(|r| (r, Produces::Btf)).into_iter().collect();
+                v.extend(p.patches.iter().map(|patch| match patch.kind {
+                    PatchKind::MapFd(r) | PatchKind::MapValue { map: r, .. } => (r, Produces::Map),
+                }));
+                v
+            }
+        }
+    }
+}
+
+/// Kind of kernel object an operation produces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Produces {
+    /// A BTF object.
+    Btf,
+    /// A map.
+    Map,
+    /// A program.
+    Prog,
+    /// Nothing: the operation changes an existing object.
+    Nothing,
+}
+
+/// Load BTF into the kernel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadBtf {
+    /// The BTF blob, native byte order, ready for the kernel.
+    pub data: Vec<u8>,
+}
+
+/// Create a map.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreateMap {
+    /// The object's name for the map (full length: `counts`, `.bss`).
+    pub name: String,
+    /// The name given to the kernel (at most 15 bytes).
+    pub kernel_name: String,
+    /// Map type.
+    pub map_type: MapType,
+    /// Key size in bytes.
+    pub key_size: u32,
+    /// Value size in bytes.
+    pub value_size: u32,
+    /// Maximum entries.
+    pub max_entries: u32,
+    /// `BPF_F_*` flags.
+    pub map_flags: u32,
+    /// NUMA node.
+    pub numa_node: u32,
+    /// `map_extra`.
+    pub map_extra: u64,
+    /// BTF object the key and value types refer to.
+    pub btf: Option<Ref>,
+    /// BTF type id of the key (0: none).
+    pub btf_key_type_id: u32,
+    /// BTF type id of the value (0: none).
+    pub btf_value_type_id: u32,
+    /// Inner map template of a map-in-map.
+    pub inner_map: Option<Ref>,
+}
+
+impl CreateMap {
+    /// A map without BTF, flags or inner map.
+    pub fn new(
+        name: &str,
+        map_type: MapType,
+        key_size: u32,
+        value_size: u32,
+        max_entries: u32,
+    ) -> Self {
+        CreateMap {
+            name: name.to_owned(),
+            kernel_name: kernel_object_name(name),
+            map_type,
+            key_size,
+            value_size,
+            max_entries,
+            map_flags: 0,
+            numa_node: 0,
+            map_extra: 0,
+            btf: None,
+            btf_key_type_id: 0,
+            btf_value_type_id: 0,
+            inner_map: None,
+        }
+    }
+}
+
+/// Write one element of a map.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpdateElem {
+    /// The map.
+    pub map: Ref,
+    /// Key bytes.
+    pub key: Vec<u8>,
+    /// Value bytes.
+    pub value: Vec<u8>,
+    /// `BPF_ANY`, `BPF_NOEXIST`, `BPF_EXIST`...
+    pub flags: u64,
+}
+
+/// Freeze a map against writes from user space.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Freeze {
+    /// The map.
+    pub map: Ref,
+}
+
+/// Load a program.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadProg {
+    /// The object's name for the program (its symbol, full length).
+    pub name: String,
+    /// The name given to the kernel (at most 15 bytes).
+    pub kernel_name: String,
+    /// Program type.
+    pub prog_type: ProgType,
+    /// Expected attach type.
+    pub expected_attach_type: Option<AttachType>,
+    /// `BPF_F_*` program flags (sleepable, XDP frags...).
+    pub prog_flags: u32,
+    /// Instructions, with patch points not yet filled in.
+    pub insns: Vec<Insn>,
+    /// License string.
+    pub license: String,
+    /// `kern_version` (only checked by very old kernels for kprobes).
+    pub kern_version: u32,
+    /// BTF object the func_info and line_info refer to.
+    pub btf: Option<Ref>,
+    /// `bpf_func_info` records, by instruction.
+    pub func_info: Vec<FuncInfo>,
+    /// `bpf_line_info` records, by instruction.
+    pub line_info: Vec<LineInfo>,
+    /// `attach_btf_id` (a type id in the kernel's vmlinux BTF), if any.
+    pub attach_btf_id: Option<u32>,
+    /// Where instructions need the result of another operation.
+    pub patches: Vec<Patch>,
+}
+
+impl LoadProg {
+    /// A program with no instructions, BTF or patches yet.
+    pub fn new(name: &str, prog_type: ProgType, license: &str) -> Self {
+        LoadProg {
+            name: name.to_owned(),
+            kernel_name: kernel_object_name(name),
+            prog_type,
+            expected_attach_type: None,
+            prog_flags: 0,
+            insns: Vec::new(),
+            license: license.to_owned(),
+            kern_version: 0,
+            btf: None,
+            func_info: Vec::new(),
+            line_info: Vec::new(),
+            attach_btf_id: None,
+            patches: Vec::new(),
+        }
+    }
+}
+
+/// A `bpf_func_info` record: a function starts at `insn` with BTF type `type_id`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FuncInfo {
+    /// First instruction of the function.
+    pub insn: InsnIdx,
+    /// BTF id of its FUNC type.
+    pub type_id: u32,
+}
+
+/// A `bpf_line_info` record: instruction `insn` comes from this source line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LineInfo {
+    /// The instruction.
+    pub insn: InsnIdx,
+    /// File name (offset in the BTF string table).
+    pub file_name_off: u32,
+    /// Source line text (offset in the BTF string table).
+    pub line_off: u32,
+    /// Line number << 10 | column.
+    pub line_col: u32,
+}
+
+/// A place in a program's instructions that needs another operation's result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Patch {
+    /// The (first slot of the) instruction to patch.
+    pub insn: InsnIdx,
+    /// What goes there.
+    pub kind: PatchKind,
+}
+
+/// What a patch point receives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PatchKind {
+    /// `ld_imm64` of a map: the map's fd (or fd_array index).
+    MapFd(Ref),
+    /// `ld_imm64` of a map value's address: the map and a byte offset.
+    MapValue {
+        /// The map.
+        map: Ref,
+        /// Offset into the map's value.
+        offset: u32,
+    },
+}
+
+/// The name the kernel keeps for a map or program: at most
+/// `BPF_OBJ_NAME_LEN - 1` (15) bytes of `[A-Za-z0-9_.]`, other bytes
+/// dropped, cut at a character boundary.
+pub fn kernel_object_name(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        if !(c.is_ascii_alphanumeric() || c == '_' || c == '.') {
+            continue;
+        }
+        if out.len() == 15 {
+            break;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A plan that does not hold together.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// An operation uses a `Ref` that is not produced before it.
+    #[error("operation %{op} ({mnemonic}) uses {used}, which is not an earlier operation")]
+    ForwardRef {
+        /// Index of the operation.
+        op: usize,
+        /// Its mnemonic.
+        mnemonic: &'static str,
+        /// The bad reference.
+        used: Ref,
+    },
+    /// An operation uses a `Ref` of the wrong kind (a program where a map is needed...).
+    #[error(
+        "operation %{op} ({mnemonic}) uses {used} as a {expected:?}, but it produces {actual:?}"
+    )]
+    WrongKind {
+        /// Index of the operation.
+        op: usize,
+        /// Its mnemonic.
+        mnemonic: &'static str,
+        /// The bad reference.
+        used: Ref,
+        /// What the use needs.
+        expected: Produces,
+        /// What the referenced operation produces.
+        actual: Produces,
+    },
+    /// A patch point is outside the program or not on the instruction it needs.
+    #[error("operation %{op} ({name}): patch at {insn}: {reason}")]
+    BadPatch {
+        /// Index of the operation.
+        op: usize,
+        /// Program name.
+        name: String,
+        /// The patched instruction.
+        insn: InsnIdx,
+        /// What is wrong.
+        reason: &'static str,
+    },
+}
+
+impl Plan {
+    /// An empty plan for the named object.
+    pub fn new(object: &str) -> Self {
+        Plan {
+            object: object.to_owned(),
+            ops: Vec::new(),
+        }
+    }
+
+    /// Appends an operation and returns the `Ref` of its result.
+    pub fn push(&mut self, op: Op) -> Ref {
+        let r = Ref(u32::try_from(self.ops.len()).expect("fewer than 2^32 operations"));
+        self.ops.push(op);
+        r
+    }
+
+    /// The operation that produced `r`.
+    pub fn op(&self, r: Ref) -> Option<&Op> {
+        self.ops.get(r.index())
+    }
+
+    /// Checks that every `Ref` names an earlier operation of the right kind
+    /// and that every patch point is an `ld_imm64` inside its program.
+    /// Executors call this before running a plan.
+    pub fn validate(&self) -> Result<(), Error> {
+        for (i, op) in self.ops.iter().enumerate() {
+            for (used, expected) in op.uses() {
+                let mnemonic = op.mnemonic();
+                let Some(target) = self.ops.get(used.index()).filter(|_| used.index() < i) else {
+                    return Err(Error::ForwardRef {
+                        op: i,
+                        mnemonic,
+                        used,
+                    });
+                };
+                let actual = target.produces();
+                if actual != expected {
+                    return Err(Error::WrongKind {
+                        op: i,
+                        mnemonic,
+                        used,
+                        expected,
+                        actual,
+                    });
+                }
+            }
+            if let Op::LoadProg(p) = op {
+                for patch in &p.patches {
+                    let bad = |reason| Error::BadPatch {
+                        op: i,
+                        name: p.name.clone(),
+                        insn: patch.insn,
+                        reason,
+                    };
+                    let Some(insn) = p.insns.get(patch.insn.0) else {
+                        return Err(bad("past the last instruction"));
+                    };
+                    if !insn.is_ld_imm64() || patch.insn.0 + 1 >= p.insns.len() {
+                        return Err(bad("not a complete ld_imm64"));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prog_with_patch(kind: PatchKind) -> LoadProg {
+        let mut prog = LoadProg::new("p", ProgType::XDP, "GPL");
+        prog.insns.extend(Insn::ld_map_fd(1, 0));
+        prog.insns.extend([Insn::mov64_imm(0, 2), Insn::exit()]);
+        prog.patches.push(Patch {
+            insn: InsnIdx(0),
+            kind,
+        });
+        prog
+    }
+
+    #[test]
+    fn valid_plan_validates() {
+        let mut plan = Plan::new("t");
+        let btf = plan.push(Op::LoadBtf(LoadBtf {
+            data: vec![1, 2, 3],
+        }));
+        let mut m = CreateMap::new("m", MapType::HASH, 4, 8, 16);
+        m.btf = Some(btf);
+        let map = plan.push(Op::CreateMap(m));
+        plan.push(Op::UpdateElem(UpdateElem {
+            map,
+            key: vec![0; 4],
+            value: vec![0; 8],
+            flags: 0,
+        }));
+        plan.push(Op::Freeze(Freeze { map }));
+        plan.push(Op::LoadProg(prog_with_patch(PatchKind::MapValue {
+            map,
+            offset: 4,
+        })));
+        assert_eq!(plan.validate(), Ok(()));
+    }
+
+    #[test]
+    fn forward_and_self_refs_are_refused() {
+        let mut plan = Plan::new("t");
+        plan.push(Op::Freeze(Freeze { map: Ref(0) }));
+        assert!(matches!(
+            plan.validate(),
+            Err(Error::ForwardRef { op: 0, .. })
+        ));
+        let mut plan = Plan::new("t");
+        plan.push(Op::LoadProg(prog_with_patch(PatchKind::MapFd(Ref(7)))));
+        assert!(matches!(
+            plan.validate(),
+            Err(Error::ForwardRef { used: Ref(7), .. })
+        ));
+    }
+
+    #[test]
+    fn wrong_kind_is_refused() {
+        let mut plan = Plan::new("t");
+        let btf = plan.push(Op::LoadBtf(LoadBtf { data: vec![] }));
+        plan.push(Op::LoadProg(prog_with_patch(PatchKind::MapFd(btf))));
+        assert!(matches!(
+            plan.validate(),
+            Err(Error::WrongKind {
+                expected: Produces::Map,
+                actual: Produces::Btf,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn patch_must_sit_on_ld_imm64() {
+        let mut plan = Plan::new("t");
+        let map = plan.push(Op::CreateMap(CreateMap::new("m", MapType::ARRAY, 4, 4, 1)));
+        let mut prog = prog_with_patch(PatchKind::MapFd(map));
+        prog.patches[0].insn = InsnIdx(2);
+        plan.push(Op::LoadProg(prog.clone()));
+        assert!(matches!(
+            plan.validate(),
+            Err(Error::BadPatch {
+                reason: "not a complete ld_imm64",
+                ..
+            })
+        ));
+        prog.patches[0].insn = InsnIdx(9);
+        plan.ops[1] = Op::LoadProg(prog);
+        assert!(matches!(
+            plan.validate(),
+            Err(Error::BadPatch {
+                reason: "past the last instruction",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn kernel_names_are_cut_and_cleaned() {
+        assert_eq!(kernel_object_name("counts"), "counts");
+        assert_eq!(
+            kernel_object_name("a_very_long_map_name_indeed"),
+            "a_very_long_map"
+        );
+        assert_eq!(kernel_object_name("syscount.bss"), "syscount.bss");
+        assert_eq!(kernel_object_name("sk-lookup/ok!"), "sklookupok");
+    }
+}
