@@ -53,11 +53,13 @@
 mod btf;
 mod builder;
 mod error;
+mod fixup;
 mod types;
 
 pub use crate::btf::{BTF_MAGIC, Btf, Header, MAX_RESOLVE_DEPTH, NameIndex};
 pub use crate::builder::BtfBuilder;
 pub use crate::error::{Error, ExtSectionKind, Field};
+pub use crate::fixup::{DatasecSource, fixup_datasecs};
 pub use crate::types::{
     Array, Composite, Datasec, DeclTag, Endian, Enum, EnumValue, Float, Func, FuncLinkage,
     FuncProto, Fwd, Int, IntEncoding, Kind, Member, Param, Ref, Type, TypeId, Var, VarLinkage,

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod kernel;
+
 use std::fmt::Write;
 
 use oxbpf_btf::{Btf, FuncLinkage, IntEncoding, Type, TypeId, VarLinkage};
