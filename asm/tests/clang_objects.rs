@@ -23,10 +23,16 @@ fn objdump(file: &str) -> BTreeMap<String, Vec<(usize, String)>> {
             current = Some(name);
             continue;
         }
-        let Some((idx, insn)) = line.split_once(":\t") else { continue };
-        let Ok(idx) = idx.trim().parse::<usize>() else { continue };
+        let Some((idx, insn)) = line.split_once(":\t") else {
+            continue;
+        };
+        let Ok(idx) = idx.trim().parse::<usize>() else {
+            continue;
+        };
         let sec = current.as_ref().expect("instruction before any section");
-        out.get_mut(sec).unwrap().push((idx, insn.trim().to_string()));
+        out.get_mut(sec)
+            .unwrap()
+            .push((idx, insn.trim().to_string()));
     }
     out
 }
@@ -55,24 +61,44 @@ fn check_against_objdump(obj: &str, dump: &str) -> usize {
         let lines = dumps
             .get(&code.name)
             .unwrap_or_else(|| panic!("{dump}: no section {}", code.name));
-        let decoded = decode(&code.insns)
-            .unwrap_or_else(|e| panic!("{obj} section {}: {e}", code.name));
+        let decoded =
+            decode(&code.insns).unwrap_or_else(|e| panic!("{obj} section {}: {e}", code.name));
         let ours: Vec<usize> = decoded.iter().map(|(i, _)| i.0).collect();
         let theirs: Vec<usize> = lines.iter().map(|(i, _)| *i).collect();
-        assert_eq!(ours.len(), theirs.len(), "{obj} {}: instruction count", code.name);
+        assert_eq!(
+            ours.len(),
+            theirs.len(),
+            "{obj} {}: instruction count",
+            code.name
+        );
         assert_eq!(ours, theirs, "{obj} {}: slot indices", code.name);
         for ((idx, ins), (_, text)) in decoded.iter().zip(lines) {
             let raw = code.insns[idx.0];
             let their_jump = text.contains("goto");
-            assert_eq!(raw.is_jump(), their_jump, "{obj} {} insn {idx}: {text} / {ins}", code.name);
+            assert_eq!(
+                raw.is_jump(),
+                their_jump,
+                "{obj} {} insn {idx}: {text} / {ins}",
+                code.name
+            );
             if their_jump {
                 let off = num(after(text, "goto").unwrap());
                 let target = idx.0 as isize + 1 + off as isize;
-                assert_eq!(raw.jump_target(idx.0), Some(target), "{obj} {} insn {idx}: {text}", code.name);
+                assert_eq!(
+                    raw.jump_target(idx.0),
+                    Some(target),
+                    "{obj} {} insn {idx}: {text}",
+                    code.name
+                );
                 checked_jumps += 1;
             }
             let their_call = text.starts_with("call ");
-            assert_eq!(raw.is_call(), their_call, "{obj} {} insn {idx}: {text}", code.name);
+            assert_eq!(
+                raw.is_call(),
+                their_call,
+                "{obj} {} insn {idx}: {text}",
+                code.name
+            );
             if their_call {
                 let imm = num(after(text, "call").unwrap());
                 let our_imm = match ins {
@@ -81,10 +107,20 @@ fn check_against_objdump(obj: &str, dump: &str) -> usize {
                     Instruction::Call(Call::Kfunc { btf_id, .. }) => *btf_id,
                     other => panic!("{obj} insn {idx}: objdump call, ours {other:?}"),
                 };
-                assert_eq!(i64::from(our_imm), imm, "{obj} {} insn {idx}: {text}", code.name);
+                assert_eq!(
+                    i64::from(our_imm),
+                    imm,
+                    "{obj} {} insn {idx}: {text}",
+                    code.name
+                );
             }
             let their_wide = text.ends_with(" ll");
-            assert_eq!(ins.slots() == 2, their_wide, "{obj} {} insn {idx}: {text}", code.name);
+            assert_eq!(
+                ins.slots() == 2,
+                their_wide,
+                "{obj} {} insn {idx}: {text}",
+                code.name
+            );
         }
         let text = disasm(&code.insns).to_string();
         assert!(!text.contains("<invalid"), "{obj} {}:\n{text}", code.name);
@@ -139,7 +175,9 @@ fn clang_output_covers_the_forms_we_claim() {
                 Instruction::LdImm64 { .. } => "ld_imm64",
                 Instruction::LdAbs { .. } => "ld_abs",
                 Instruction::LdInd { .. } => "ld_ind",
-                Instruction::Load { sign_extend: true, .. } => "ldsx",
+                Instruction::Load {
+                    sign_extend: true, ..
+                } => "ldsx",
                 Instruction::Load { .. } => "ldx",
                 Instruction::Store { .. } => "store",
                 Instruction::Atomic { .. } => "atomic",
@@ -161,4 +199,3 @@ fn clang_output_covers_the_forms_we_claim() {
         assert!(seen.contains(k), "clang output has no {k}: {seen:?}");
     }
 }
-

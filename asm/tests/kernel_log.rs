@@ -42,7 +42,9 @@ fn parse_log(text: &str) -> BTreeMap<String, Listing> {
             current = Some(name);
             continue;
         }
-        let Some(prog) = current.as_ref() else { continue };
+        let Some(prog) = current.as_ref() else {
+            continue;
+        };
         let listing = out.get_mut(prog).unwrap();
         if let Some(rest) = line.strip_prefix("func#") {
             let start = rest.split('@').nth(1).unwrap().trim().parse().unwrap();
@@ -51,8 +53,12 @@ fn parse_log(text: &str) -> BTreeMap<String, Listing> {
         }
         // "   12: 0123...... (bf) r1 = r2": index, 10-char liveness mask, text;
         // or a line of the walk, "12: (bf) r1 = r2      ; R1=...".
-        let Some((idx, rest)) = line.split_once(": ") else { continue };
-        let Ok(idx) = idx.trim().parse::<usize>() else { continue };
+        let Some((idx, rest)) = line.split_once(": ") else {
+            continue;
+        };
+        let Ok(idx) = idx.trim().parse::<usize>() else {
+            continue;
+        };
         let text = if rest.starts_with('(') {
             rest.split(';').next().unwrap().trim_end()
         } else if rest.len() > 12 && rest[..10].bytes().all(|b| b == b'.' || b.is_ascii_digit()) {
@@ -87,7 +93,11 @@ fn compare(log: &str) -> usize {
     let sections = code_sections("progs.bpfel.o");
     let text = sections.iter().find(|c| c.name == ".text").expect(".text");
     let mut compared = 0;
-    assert!(listings.len() >= 2, "expected two programs in the log, got {:?}", listings.keys());
+    assert!(
+        listings.len() >= 2,
+        "expected two programs in the log, got {:?}",
+        listings.keys()
+    );
     for (prog, listing) in &listings {
         let (code, func) = sections
             .iter()
@@ -99,18 +109,26 @@ fn compare(log: &str) -> usize {
             if insn.is_ld_imm64() || (insn.is_call() && insn.src() != 0) {
                 continue; // rewritten by the loader
             }
-            let kernel = listing.lines.get(idx).unwrap_or_else(|| panic!("{prog}: kernel has no insn {idx}"));
+            let kernel = listing
+                .lines
+                .get(idx)
+                .unwrap_or_else(|| panic!("{prog}: kernel has no insn {idx}"));
             assert_eq!(line, kernel, "{prog} insn {idx}");
             compared += 1;
         }
         // Appended subprograms: each must be one of the .text functions.
         for &start in listing.funcs.iter().filter(|&&s| s != 0) {
             let found = text.funcs.iter().any(|f| {
-                let theirs: Vec<&String> = (start..start + f.len).filter_map(|i| listing.lines.get(&i)).collect();
+                let theirs: Vec<&String> = (start..start + f.len)
+                    .filter_map(|i| listing.lines.get(&i))
+                    .collect();
                 let mine = ours(text, f.start, f.len);
                 theirs.len() == mine.len() && mine.values().zip(&theirs).all(|(a, b)| a == *b)
             });
-            assert!(found, "{prog}: subprogram at {start} matches no .text function");
+            assert!(
+                found,
+                "{prog}: subprogram at {start} matches no .text function"
+            );
             compared += 1;
         }
     }
@@ -128,8 +146,14 @@ fn committed_verifier_listing_matches_our_disassembly() {
 fn live_kernel_verifier_matches_our_disassembly() {
     use std::process::Command;
     let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
-    if !mounts.lines().any(|l| l.split_whitespace().nth(1) == Some("/sys/fs/bpf")) {
-        let st = Command::new("mount").args(["-t", "bpf", "bpf", "/sys/fs/bpf"]).status().unwrap();
+    if !mounts
+        .lines()
+        .any(|l| l.split_whitespace().nth(1) == Some("/sys/fs/bpf"))
+    {
+        let st = Command::new("mount")
+            .args(["-t", "bpf", "bpf", "/sys/fs/bpf"])
+            .status()
+            .unwrap();
         assert!(st.success(), "cannot mount bpffs (this test needs root)");
     }
     let pin = format!("/sys/fs/bpf/oxbpf_asm_test_{}", std::process::id());
@@ -140,8 +164,13 @@ fn live_kernel_verifier_matches_our_disassembly() {
         .output()
         .expect("bpftool must be installed for this test");
     let _ = std::fs::remove_dir_all(&pin);
-    let log = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "bpftool failed:\n{}", &log[log.len().saturating_sub(3000)..]);
+    let log =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "bpftool failed:\n{}",
+        &log[log.len().saturating_sub(3000)..]
+    );
     let n = compare(&log);
     assert!(n > 150, "only {n} lines compared");
 }
