@@ -11,7 +11,9 @@ macro_rules! uapi_enum {
         pub struct $ty(pub u32);
 
         impl $ty {
-            $($(#[$cm])* pub const $konst: $ty = $ty($val);)*
+            $($(#[$cm])*
+            #[doc = concat!("The kernel's `", $name, "` (", stringify!($val), ").")]
+            pub const $konst: $ty = $ty($val);)*
 
             /// The kernel's name without its prefix, lowercase
             /// (as bpftool prints it), or `None` for a value this crate
@@ -259,4 +261,18 @@ uapi_enum! {
 impl Cmd {
     /// Alias of [`Cmd::PROG_TEST_RUN`].
     pub const PROG_RUN: Cmd = Cmd::PROG_TEST_RUN;
+}
+
+uapi_enum! {
+    /// The kind of perf event behind a perf_event link
+    /// (`enum bpf_perf_event_type`).
+    PerfEventType {
+        UNSPEC = 0 => "unspec",
+        UPROBE = 1 => "uprobe",
+        URETPROBE = 2 => "uretprobe",
+        KPROBE = 3 => "kprobe",
+        KRETPROBE = 4 => "kretprobe",
+        TRACEPOINT = 5 => "tracepoint",
+        EVENT = 6 => "event",
+    }
 }

@@ -1,7 +1,106 @@
-//! The kernel interface: UAPI types and safe wrappers for `bpf()`.
+//! The kernel interface of oxbpf: UAPI types and safe wrappers for
+//! `bpf()`, `perf_event_open()` and the few file-system facts loading
+//! needs.
 //!
-//! This is the only crate of oxbpf with `unsafe` code.
+//! This is the bottom of the live path (DESIGN.md: `Plan` → live executor
+//! → syscalls). The pure crates above it decide *what* to ask the kernel;
+//! this crate asks. It is the only crate of oxbpf with `unsafe` code, and
+//! that code is confined to the system calls themselves (`sys.rs`) and to
+//! the wrappers that hand the kernel pointers into borrowed buffers, each
+//! with a `// SAFETY:` comment.
+//!
+//! - **Types.** [`enums`] (map, program, attach, link types, commands as
+//!   open newtypes), [`attr`] (one `#[repr(C)]` zerocopy struct per
+//!   command, e.g. [`MapCreateAttr`], [`ProgLoadAttr`], [`LinkCreateAttr`]),
+//!   [`info`] ([`ProgInfo`], [`MapInfo`], [`BtfInfo`], [`LinkInfo`]). Their
+//!   layouts are tested against the running kernel's BTF; [`UapiStruct`]
+//!   lists each one's fields and offsets.
+//! - **Handles.** [`MapFd`], [`ProgFd`], [`BtfFd`], [`LinkFd`] own their
+//!   fd, and no fd this crate returns is ever 0, 1 or 2.
+//! - **Calls.** Every `bpf()` goes through one function, which tests can
+//!   make fail on purpose ([`fault`]). Failures are [`Error::Syscall`]
+//!   naming the command and errno, or [`Error::Verifier`] with the whole
+//!   verifier log ([`prog_load`] and [`btf_load`] retry with a log on
+//!   failure and grow the buffer on `ENOSPC`, see [`VerifierLog`]).
+//!
+//! ```
+//! use oxbpf_asm::{Insn, opcode::*};
+//! use oxbpf_syscalls::*;
+//!
+//! # fn main() -> Result<(), Error> {
+//! // A map, and an element in it.
+//! let map = map_create(&MapCreateAttr::new(MapType::HASH, 4, 8, 16))?;
+//! map_update_elem(&map, &1u32.to_ne_bytes(), &42u64.to_ne_bytes(), attr::elem_flags::ANY)?;
+//! let mut value = [0u8; 8];
+//! assert!(map_lookup_elem(&map, &1u32.to_ne_bytes(), &mut value, 0)?);
+//!
+//! // An XDP program `r0 = 2; exit`, run once on a 64-byte packet.
+//! let insns = [
+//!     Insn::new(class::ALU64 | source::K | 0xb0, 0, 0, 0, 2), // mov r0, 2
+//!     Insn::new(class::JMP | 0x90, 0, 0, 0, 0),               // exit
+//! ];
+//! let mut opts = ProgLoadOptions::new(ProgType::XDP, &insns, c"GPL");
+//! opts.name = "pass";
+//! let prog = prog_load(&opts, &mut VerifierLog::new())?;
+//! let out = prog_test_run(&prog, &TestRunOptions::new(&[0u8; 64], 64))?;
+//! assert_eq!(out.retval, 2);
+//! # Ok(()) }
+//! ```
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
 
+pub mod attr;
+mod btf;
 pub mod enums;
+mod error;
+pub mod fault;
+mod fd;
+pub mod info;
+mod kernel;
+mod layout;
+mod link;
+mod map;
+mod obj;
+mod perf;
+mod prog;
+mod sys;
 
-pub use enums::{AttachType, Cmd, LinkType, MapType, ProgType};
+pub use attr::{
+    BtfLoadAttr, GetFdByIdAttr, GetNextIdAttr, InfoByFdAttr, LinkCreateAttr, LinkCreateIter,
+    LinkCreateKprobeMulti, LinkCreateNetfilter, LinkCreatePerfEvent, LinkCreateRelative,
+    LinkCreateTail, LinkCreateTracing, LinkCreateUprobeMulti, LinkDetachAttr, LinkUpdateAttr,
+    MapCreateAttr, MapElemAttr, ObjPinAttr, ProgLoadAttr, RawTracepointOpenAttr, TestRunAttr,
+};
+pub use btf::btf_load;
+pub use enums::{AttachType, Cmd, LinkType, MapType, PerfEventType, ProgType};
+pub use error::{
+    ENOTSUPP, Errno, ErrnoDisplay, Error, Result, VerifierError, cmd_label, errno_from_raw,
+    errno_name,
+};
+pub use fd::{BtfFd, LinkFd, MapFd, MapMeta, ProgFd};
+pub use info::{BtfInfo, LinkInfo, MapInfo, ProgInfo};
+pub use kernel::{
+    is_bpffs, kernel_release, kernel_version, kernel_version_code, kernel_version_encode,
+    mount_bpffs, possible_cpus,
+};
+pub use layout::{FieldLayout, UapiStruct};
+pub use link::{
+    F_REPLACE, LinkTail, LinkTarget, link_create, link_detach, link_update, raw_tracepoint_open,
+};
+pub use map::{
+    map_create, map_delete_elem, map_freeze, map_get_next_key, map_lookup_and_delete_elem,
+    map_lookup_elem, map_update_elem,
+};
+pub use obj::{
+    btf_data, btf_get_fd_by_id, btf_get_next_id, btf_info, link_get_fd_by_id, link_get_next_id,
+    link_info, map_get_fd_by_id, map_get_next_id, map_info, obj_get, obj_pin, prog_get_fd_by_id,
+    prog_get_next_id, prog_info, prog_map_ids, prog_xlated_insns,
+};
+pub use perf::{
+    PERF_ATTR_FLAG_DISABLED, PERF_TYPE_TRACEPOINT, PerfEventAttr, perf_event_disable,
+    perf_event_enable, perf_event_open_tracepoint, perf_event_set_bpf, tracefs_root, tracepoint_id,
+};
+pub use prog::{
+    MAX_LOG_SIZE, ProgLoadOptions, TestRunOptions, TestRunOutput, VerifierLog, prog_load,
+    prog_test_run,
+};
