@@ -26,3 +26,29 @@ pub fn helper_id(name: &str) -> Option<i32> {
 pub fn helper_count() -> usize {
     HELPERS.len()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_ids() {
+        assert_eq!(helper_name(1), Some("bpf_map_lookup_elem"));
+        assert_eq!(helper_name(181), Some("bpf_loop"));
+        assert_eq!(helper_name(211), Some("bpf_cgrp_storage_delete"));
+        assert_eq!(helper_name(0), None);
+        assert_eq!(helper_name(-1), None);
+        assert_eq!(helper_name(212), None);
+        assert_eq!(helper_id("bpf_map_lookup_elem"), Some(1));
+        assert_eq!(helper_id("bpf_ringbuf_discard_dynptr"), Some(200));
+        assert_eq!(helper_id("map_lookup_elem"), None);
+        assert_eq!(helper_id(""), None);
+        assert_eq!(helper_count(), 212);
+        // Every id maps to a unique name and back.
+        for id in 1..helper_count() as i32 {
+            let name = helper_name(id).unwrap();
+            assert!(name.starts_with("bpf_"), "{name}");
+            assert_eq!(helper_id(name), Some(id));
+        }
+    }
+}
