@@ -481,11 +481,12 @@ impl Insn {
     }
 
     /// A jump, conditional or not (`goto`, `gotol`, `if ...`, `may_goto`);
-    /// not calls or exit.
+    /// not calls or exit. Looks at the opcode only: fields are not
+    /// validated (see [`crate::Instruction::decode`]).
     pub const fn is_jump(self) -> bool {
         let c = self.class();
         let op = self.code & jmp::OP_MASK;
-        (c == class::JMP || c == class::JMP32) && op != jmp::CALL && op != jmp::EXIT
+        (c == class::JMP || c == class::JMP32) && op != jmp::CALL && op != jmp::EXIT && op != 0xf0
     }
 
     /// Whether the jump offset is in `imm` (`gotol`) rather than `off`.

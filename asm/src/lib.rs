@@ -97,6 +97,19 @@
 //! Lines are numbered like `bpftool prog dump xlated` (`{idx:>4}: (code) `);
 //! the verifier log has the same text without the padding.
 //!
+//! How this is checked: `tests/kernel_log.rs` loads the clang-built
+//! `tests/data/progs.bpfel.o` into the running kernel (through bpftool) and
+//! compares every instruction line the verifier prints with ours, and does
+//! the same against the listing committed by `tests/data/build.sh`;
+//! `tests/golden.rs` holds one line per form, taken from verifier logs of
+//! hand-built programs.
+//!
+//! # Helper names
+//!
+//! [`helper_name`] and [`helper_id`] use a table generated once from
+//! `enum bpf_func_id` of kernel 6.18 by `asm/scripts/gen-helpers.sh`
+//! (committed as `src/helper_table.rs`).
+//!
 //! # Not covered
 //!
 //! `JMP | CALL | X` (`callx`, 0x8d), which LLVM can emit for indirect
@@ -105,6 +118,7 @@
 //! Kernel-internal encodings (`BPF_PROBE_MEM*`, per-cpu moves) never reach
 //! the kernel from user space and are rejected the same way.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod disasm;
 mod error;
