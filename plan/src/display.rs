@@ -35,6 +35,11 @@ impl Display for Plan {
 fn write_op(f: &mut Formatter<'_>, op: &Op) -> fmt::Result {
     match op {
         Op::LoadBtf(b) => write!(f, "{} bytes", b.data.len()),
+        Op::ReuseMap(r) => {
+            write!(f, "{:?} if compatible with ", r.path)?;
+            write_op(f, &Op::CreateMap(r.expect.clone()))
+        }
+        Op::Pin(p) => write!(f, "{} at {:?}", p.object, p.path),
         Op::CreateMap(m) => {
             write!(
                 f,

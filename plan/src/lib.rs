@@ -76,6 +76,12 @@ pub enum Op {
     Freeze(Freeze),
     /// `BPF_PROG_LOAD`: produces a program.
     LoadProg(LoadProg),
+    /// `BPF_OBJ_GET` of a pinned map, checked against the attributes the
+    /// object wants: produces a map.
+    ReuseMap(ReuseMap),
+    /// `BPF_OBJ_PIN`: produces nothing, but leaves a file that an executor
+    /// removes again if a later operation fails.
+    Pin(Pin),
 }
 
 impl Op {
@@ -87,6 +93,8 @@ impl Op {
             Op::UpdateElem(_) => "map_update",
             Op::Freeze(_) => "map_freeze",
             Op::LoadProg(_) => "prog_load",
+            Op::ReuseMap(_) => "map_reuse",
+            Op::Pin(_) => "obj_pin",
         }
     }
 
@@ -94,16 +102,17 @@ impl Op {
     pub fn produces(&self) -> Produces {
         match self {
             Op::LoadBtf(_) => Produces::Btf,
-            Op::CreateMap(_) => Produces::Map,
+            Op::CreateMap(_) | Op::ReuseMap(_) => Produces::Map,
             Op::LoadProg(_) => Produces::Prog,
-            Op::UpdateElem(_) | Op::Freeze(_) => Produces::Nothing,
+            Op::UpdateElem(_) | Op::Freeze(_) | Op::Pin(_) => Produces::Nothing,
         }
     }
 
     /// Every `Ref` the operation uses, with the kind it must be.
     pub fn uses(&self) -> Vec<(Ref, Produces)> {
         match self {
-            Op::LoadBtf(_) => Vec::new(),
+            Op::LoadBtf(_) | Op::ReuseMap(_) => Vec::new(),
+            Op::Pin(p) => vec![(p.object, Produces::Map)],
             Op::CreateMap(m) => {
                 let mut v: Vec<_> = m.btf.map(|r| (r, Produces::Btf)).into_iter().collect();
                 v.extend(m.inner_map.map(|r| (r, Produces::Map)));
@@ -211,6 +220,26 @@ pub struct UpdateElem {
     pub value: Vec<u8>,
     /// `BPF_ANY`, `BPF_NOEXIST`, `BPF_EXIST`...
     pub flags: u64,
+}
+
+/// Open a map pinned by an earlier load and check that it is what the
+/// object would have created.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReuseMap {
+    /// The pin path.
+    pub path: String,
+    /// The map the object defines: the pinned one must have the same type,
+    /// key and value sizes, maximum entries and flags.
+    pub expect: CreateMap,
+}
+
+/// Pin a map at a bpffs path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pin {
+    /// The map.
+    pub object: Ref,
+    /// The pin path.
+    pub path: String,
 }
 
 /// Freeze a map against writes from user space.
@@ -364,6 +393,14 @@ pub enum Error {
         /// What the referenced operation produces.
         actual: Produces,
     },
+    /// A program's license contains a NUL byte (it is passed as a C string).
+    #[error("operation %{op} ({name}): license contains a NUL byte")]
+    BadLicense {
+        /// Index of the operation.
+        op: usize,
+        /// Program name.
+        name: String,
+    },
     /// A patch point is outside the program or not on the instruction it needs.
     #[error("operation %{op} ({name}): patch at {insn}: {reason}")]
     BadPatch {
@@ -425,6 +462,12 @@ impl Plan {
                 }
             }
             if let Op::LoadProg(p) = op {
+                if p.license.contains('\0') {
+                    return Err(Error::BadLicense {
+                        op: i,
+                        name: p.name.clone(),
+                    });
+                }
                 for patch in &p.patches {
                     let bad = |reason| Error::BadPatch {
                         op: i,
@@ -536,6 +579,40 @@ mod tests {
                 reason: "past the last instruction",
                 ..
             })
+        ));
+    }
+
+    #[test]
+    fn license_with_nul_is_refused() {
+        let mut plan = Plan::new("t");
+        plan.push(Op::LoadProg(LoadProg::new("p", ProgType::XDP, "GPL\0x")));
+        assert!(matches!(
+            plan.validate(),
+            Err(Error::BadLicense { op: 0, .. })
+        ));
+    }
+
+    #[test]
+    fn pins_must_name_maps() {
+        let mut plan = Plan::new("t");
+        let expect = CreateMap::new("m", MapType::HASH, 4, 8, 1);
+        let map = plan.push(Op::ReuseMap(ReuseMap {
+            path: "/sys/fs/bpf/m".into(),
+            expect,
+        }));
+        plan.push(Op::Pin(Pin {
+            object: map,
+            path: "/sys/fs/bpf/m2".into(),
+        }));
+        assert_eq!(plan.validate(), Ok(()));
+        let btf = plan.push(Op::LoadBtf(LoadBtf { data: vec![] }));
+        plan.push(Op::Pin(Pin {
+            object: btf,
+            path: "/x".into(),
+        }));
+        assert!(matches!(
+            plan.validate(),
+            Err(Error::WrongKind { op: 3, .. })
         ));
     }
 
