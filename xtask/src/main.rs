@@ -1,3 +1,15 @@
-//! Developer tasks: `cargo xtask build-bpf`, `cargo xtask test`.
+//! The `cargo xtask` command; the work happens in the library ([`oxbpf_xtask::run`]).
 #![forbid(unsafe_code)]
-fn main() {}
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match oxbpf_xtask::run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! `cargo xtask`: the developer tasks of the oxbpf workspace.
+//!
+//! The alias in `.cargo/config.toml` makes `cargo xtask <command>` run this
+//! binary. It sits outside the library pipeline: it builds the BPF objects
+//! that the tests load (`tests/progs/*.bpf.c`), rebuilds the demo object that
+//! `oxbpf demo` ships with, and runs the README's test command and the CI
+//! checks. Only `std` is used, so it builds before anything else does.
+//!
+//! Commands:
+//!
+//! - `build-bpf`: `vmlinux.h` of the running kernel (via bpftool) into
+//!   `<target>/bpf/include/`, then every `tests/progs/*.bpf.c` with clang-19
+//!   into `<target>/bpf/<name>.bpf.o`, a few also with clang-14 into
+//!   `<name>.clang14.bpf.o`, and all of them big-endian into
+//!   `<target>/bpf/eb/<name>.bpf.o`. Incremental.
+//! - `build-demo`: `cli/demo/syscount.bpf.c` into the committed
+//!   `cli/demo/syscount.bpf.o`.
+//! - `test [CARGO TEST ARGS] [-- HARNESS ARGS]`: prerequisites (installed
+//!   with apt-get when missing and run as root on Debian), `build-bpf`,
+//!   `cargo test --workspace`, then a summary that counts the live-kernel
+//!   tests (package `oxbpf-tests`).
+//! - `ci`: `cargo fmt --check`, `cargo clippy -D warnings`, then `test`.
+//!
+//! `<target>` is `$CARGO_TARGET_DIR` or `<workspace>/target`. Tests find the
+//! objects through the environment variable `OXBPF_BPF_DIR`, which `test`
+//! sets to `<target>/bpf`.
+//!
+//! The library half holds the logic so that it can be tested; `main.rs`
+//! only calls [`run`].
+//!
+//! ```
+//! // The parser of clang's `-MD` depfiles, which drives incremental builds:
+//! let deps = oxbpf_xtask::bpf::parse_depfile("out.o: a.bpf.c \\\n  inc/my\\ dir/b.h\n");
+//! assert_eq!(deps, ["a.bpf.c", "inc/my dir/b.h"]);
+//!
+//! // Which test binaries are live-kernel tests: those of package oxbpf-tests.
+//! let ws = oxbpf_xtask::Workspace::new("/src/oxbpf".into(), "/src/oxbpf/target".into());
+//! assert!(ws.is_live_test_manifest(std::path::Path::new("/src/oxbpf/tests/Cargo.toml")));
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod bpf;
+mod error;
+pub mod prereq;
+pub mod test;
+mod workspace;
+
+pub use error::Error;
+pub use workspace::Workspace;
+
+const USAGE: &str = "\
+usage: cargo xtask <command> [args]
+
+commands:
+  build-bpf    vmlinux.h + every tests/progs/*.bpf.c into <target>/bpf/
+  build-demo   rebuild cli/demo/syscount.bpf.o from its source
+  test [ARGS]  prerequisites, build-bpf, cargo test --workspace [ARGS], summary
+  ci           cargo fmt --check, cargo clippy -D warnings, then test
+  help         this text
+
+<target> is $CARGO_TARGET_DIR or <workspace>/target.";
+
+/// Runs one xtask command; `args` are the words after `cargo xtask`.
+pub fn run(args: &[String]) -> Result<(), Error> {
+    let Some((command, rest)) = args.split_first() else {
+        println!("{USAGE}");
+        return Ok(());
+    };
+    match command.as_str() {
+        "build-bpf" => {
+            no_args(command, rest)?;
+            bpf::build_corpus(&Workspace::locate()?)
+        }
+        "build-demo" => {
+            no_args(command, rest)?;
+            bpf::build_demo(&Workspace::locate()?)
+        }
+        "test" => test::run(&Workspace::locate()?, rest),
+        "ci" => {
+            no_args(command, rest)?;
+            test::ci(&Workspace::locate()?)
+        }
+        "help" | "-h" | "--help" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => Err(Error::Usage(format!(
+            "unknown command `{other}`\n\n{USAGE}"
+        ))),
+    }
+}
+
+fn no_args(command: &str, rest: &[String]) -> Result<(), Error> {
+    match rest.first() {
+        None => Ok(()),
+        Some(arg) => Err(Error::Usage(format!(
+            "`{command}` takes no arguments (got `{arg}`)"
+        ))),
+    }
+}

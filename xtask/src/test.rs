@@ -1,0 +1,593 @@
+//! `cargo xtask test` and `cargo xtask ci`: run the workspace's tests and
+//! summarise them, counting the live-kernel tests apart.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::{Error, Workspace, bpf, prereq};
+
+/// Environment variable through which tests find the corpus objects.
+pub const BPF_DIR_ENV: &str = "OXBPF_BPF_DIR";
+
+/// `cargo xtask test [CARGO TEST ARGS] [-- HARNESS ARGS]`.
+pub fn run(ws: &Workspace, args: &[String]) -> Result<(), Error> {
+    prereq::ensure()?;
+    if !prereq::is_root() {
+        println!("warning: not running as root; the live-kernel tests need root and will fail");
+    }
+    bpf::build_corpus(ws)?;
+    let summary = cargo_test(ws, args)?;
+    print!("{}", summary.render());
+    if summary.ok() {
+        Ok(())
+    } else {
+        Err(Error::Failed(summary.verdict()))
+    }
+}
+
+/// `cargo xtask ci`: formatting, lints, then [`run`].
+pub fn ci(ws: &Workspace) -> Result<(), Error> {
+    let cargo = cargo_program();
+    for (what, args) in [
+        (
+            "cargo fmt --all -- --check",
+            &["fmt", "--all", "--", "--check"][..],
+        ),
+        (
+            "cargo clippy --workspace --all-targets -- -D warnings",
+            &[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ][..],
+        ),
+    ] {
+        println!("==> {what}");
+        let status = Command::new(&cargo)
+            .args(args)
+            .current_dir(ws.root())
+            .status()
+            .map_err(|e| Error::Spawn {
+                program: what.to_string(),
+                source: e,
+            })?;
+        if !status.success() {
+            return Err(Error::Failed(format!(
+                "`{what}` failed ({status}); for a missing subcommand: rustup component add rustfmt clippy"
+            )));
+        }
+    }
+    println!("==> cargo xtask test");
+    run(ws, &[])
+}
+
+fn cargo_program() -> PathBuf {
+    std::env::var_os("CARGO")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("cargo"))
+}
+
+/// Runs `cargo test`, echoing its output while reading it into a
+/// [`Summary`]. cargo's stdout and stderr share one pipe so that the
+/// "Running <binary>" lines (stderr) stay in order with the results
+/// (stdout). JSON messages (`--message-format=json-render-diagnostics`),
+/// which map each test binary to its package, are read but not echoed.
+fn cargo_test(ws: &Workspace, args: &[String]) -> Result<Summary, Error> {
+    let (cargo_args, harness_args) = match args.iter().position(|a| a == "--") {
+        Some(i) => (&args[..i], &args[i + 1..]),
+        None => (args, &[][..]),
+    };
+    let mut cmd_args: Vec<String> = vec!["test".into()];
+    let selects_packages = cargo_args
+        .iter()
+        .any(|a| a == "-p" || a.starts_with("--package") || a.starts_with("-p"));
+    if !selects_packages && !cargo_args.iter().any(|a| a == "--workspace") {
+        cmd_args.push("--workspace".into());
+    }
+    if !cargo_args
+        .iter()
+        .any(|a| a == "--no-fail-fast" || a == "--fail-fast")
+    {
+        cmd_args.push("--no-fail-fast".into());
+    }
+    cmd_args.push("--message-format=json-render-diagnostics".into());
+    cmd_args.extend(cargo_args.iter().cloned());
+    if !harness_args.is_empty() {
+        cmd_args.push("--".into());
+        cmd_args.extend(harness_args.iter().cloned());
+    }
+    println!("==> cargo {}", cmd_args.join(" "));
+
+    // `sh` joins cargo's stderr to its stdout (2>&1) so that one reader
+    // sees both in order.
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg("exec \"$0\" \"$@\" 2>&1")
+        .arg(cargo_program())
+        .args(&cmd_args)
+        .current_dir(ws.root())
+        .env(BPF_DIR_ENV, ws.bpf_out())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::Spawn {
+            program: "sh -c 'cargo test ... 2>&1'".into(),
+            source: e,
+        })?;
+    let reader = child
+        .stdout
+        .take()
+        .ok_or_else(|| Error::Failed("cargo test: no pipe for its output".into()))?;
+
+    let mut summary = Summary::new(ws.clone());
+    let mut out = std::io::stdout();
+    for line in BufReader::new(reader).split(b'\n') {
+        let line = line.map_err(|e| Error::Spawn {
+            program: "cargo test (reading its output)".into(),
+            source: e,
+        })?;
+        let line = String::from_utf8_lossy(&line);
+        if !summary.feed(&line) {
+            let _ = writeln!(out, "{line}");
+        }
+    }
+    let status = child.wait().map_err(|e| Error::Spawn {
+        program: "cargo test".into(),
+        source: e,
+    })?;
+    summary.cargo_succeeded = status.success();
+    summary.cargo_status = status.to_string();
+    Ok(summary)
+}
+
+/// One test binary's results.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BinaryResult {
+    /// Package name (from cargo's JSON messages), if known.
+    pub package: Option<String>,
+    /// How cargo announced it: `unittests src/lib.rs`, `tests/live.rs`,
+    /// `doc-tests`.
+    pub label: String,
+    /// Whether it belongs to the live-kernel test package `oxbpf-tests`.
+    pub live: bool,
+    /// Tests passed.
+    pub passed: u64,
+    /// Tests failed.
+    pub failed: u64,
+    /// Tests ignored (skipped): not passes, so listed by name.
+    pub ignored: u64,
+    /// Names (with reasons) of the ignored tests.
+    pub ignored_names: Vec<String>,
+    /// Names of the failed tests.
+    pub failed_names: Vec<String>,
+    /// Whether its `test result:` line was seen (false: it crashed).
+    pub finished: bool,
+}
+
+/// What a `cargo test` run did, read from its output.
+#[derive(Debug)]
+pub struct Summary {
+    ws: Workspace,
+    /// executable file name -> (package, manifest path)
+    executables: HashMap<String, (String, PathBuf)>,
+    /// library crate name -> (package, manifest path), for doc-tests
+    libraries: HashMap<String, (String, PathBuf)>,
+    /// The binaries in the order they ran.
+    pub binaries: Vec<BinaryResult>,
+    /// Whether cargo itself exited successfully.
+    pub cargo_succeeded: bool,
+    /// cargo's exit status, for messages.
+    pub cargo_status: String,
+}
+
+impl Summary {
+    /// An empty summary for a run in `ws`.
+    pub fn new(ws: Workspace) -> Self {
+        Summary {
+            ws,
+            executables: HashMap::new(),
+            libraries: HashMap::new(),
+            binaries: Vec::new(),
+            cargo_succeeded: false,
+            cargo_status: String::new(),
+        }
+    }
+
+    /// Reads one line of cargo's combined output. Returns true when the line
+    /// is a JSON message that should not be shown.
+    pub fn feed(&mut self, line: &str) -> bool {
+        let trimmed = line.trim();
+        if trimmed.starts_with("{\"reason\":") {
+            self.feed_json(trimmed);
+            return true;
+        }
+        if let Some(rest) = trimmed.strip_prefix("Running ") {
+            // "Running unittests src/lib.rs (target/debug/deps/x-0123abcd)"
+            if let (Some(open), true) = (rest.rfind(" ("), rest.ends_with(')')) {
+                let label = rest[..open].to_string();
+                let exe = &rest[open + 2..rest.len() - 1];
+                let file = Path::new(exe)
+                    .file_name()
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let found = self.executables.get(&file).cloned();
+                self.start_binary(label, found);
+            }
+        } else if let Some(krate) = trimmed.strip_prefix("Doc-tests ") {
+            let found = self.libraries.get(krate.trim()).cloned();
+            self.start_binary("doc-tests".into(), found);
+        } else if let Some(rest) = trimmed.strip_prefix("test result: ") {
+            if let Some(bin) = self.binaries.last_mut() {
+                bin.passed += count_before(rest, " passed");
+                bin.failed += count_before(rest, " failed");
+                bin.ignored += count_before(rest, " ignored");
+                bin.finished = true;
+            }
+        } else if let Some(rest) = trimmed.strip_prefix("test ") {
+            // "test name ... ok" / "... FAILED" / "... ignored[, reason]"
+            if let (Some((name, outcome)), Some(bin)) =
+                (rest.split_once(" ... "), self.binaries.last_mut())
+            {
+                if outcome == "FAILED" {
+                    bin.failed_names.push(name.to_string());
+                } else if let Some(reason) = outcome.strip_prefix("ignored") {
+                    let reason = reason.trim_start_matches(", ").trim();
+                    bin.ignored_names.push(if reason.is_empty() {
+                        name.to_string()
+                    } else {
+                        format!("{name} ({reason})")
+                    });
+                }
+            }
+        }
+        false
+    }
+
+    fn feed_json(&mut self, json: &str) {
+        if json_str(json, "reason").as_deref() != Some("compiler-artifact") {
+            return;
+        }
+        let (Some(manifest), Some(package_id)) = (
+            json_str(json, "manifest_path"),
+            json_str(json, "package_id"),
+        ) else {
+            return;
+        };
+        let manifest = PathBuf::from(manifest);
+        let package = package_name(&package_id, &manifest);
+        if let Some(exe) = json_str(json, "executable") {
+            if let Some(file) = Path::new(&exe).file_name() {
+                self.executables.insert(
+                    file.to_string_lossy().into_owned(),
+                    (package.clone(), manifest.clone()),
+                );
+            }
+        }
+        // The "target" object: its kind and name say which library crate
+        // the package's doc-tests are named after.
+        if let Some(target) = json.find("\"target\":{").map(|i| &json[i..]) {
+            let is_lib = target
+                .find("\"kind\":[")
+                .map(|i| &target[i..])
+                .and_then(|k| k.find(']').map(|end| &k[..end]))
+                .is_some_and(|kinds| {
+                    kinds.contains("\"lib\"")
+                        || kinds.contains("\"rlib\"")
+                        || kinds.contains("\"proc-macro\"")
+                });
+            if let (true, Some(name)) = (is_lib, json_str(target, "name")) {
+                self.libraries.insert(name, (package, manifest));
+            }
+        }
+    }
+
+    fn start_binary(&mut self, label: String, found: Option<(String, PathBuf)>) {
+        let live = found
+            .as_ref()
+            .is_some_and(|(_, manifest)| self.ws.is_live_test_manifest(manifest));
+        self.binaries.push(BinaryResult {
+            package: found.map(|(package, _)| package),
+            label,
+            live,
+            ..BinaryResult::default()
+        });
+    }
+
+    /// `(passed, failed, ignored)` over the binaries `pick` selects.
+    pub fn totals(&self, pick: impl Fn(&BinaryResult) -> bool) -> (u64, u64, u64) {
+        self.binaries
+            .iter()
+            .filter(|b| pick(b))
+            .fold((0, 0, 0), |(p, f, i), b| {
+                (p + b.passed, f + b.failed, i + b.ignored)
+            })
+    }
+
+    /// Whether everything passed: cargo succeeded, no test failed, and every
+    /// binary that started also reported its results.
+    pub fn ok(&self) -> bool {
+        self.cargo_succeeded && self.binaries.iter().all(|b| b.finished && b.failed == 0)
+    }
+
+    /// One line saying why the run failed (or that it passed).
+    pub fn verdict(&self) -> String {
+        let (_, failed, _) = self.totals(|_| true);
+        let crashed = self.binaries.iter().filter(|b| !b.finished).count();
+        if self.ok() {
+            "all tests passed".into()
+        } else if failed > 0 || crashed > 0 {
+            format!("{failed} tests failed, {crashed} test binaries did not finish")
+        } else {
+            format!(
+                "cargo test failed ({}) before reporting results, see above",
+                self.cargo_status
+            )
+        }
+    }
+
+    /// The summary table printed at the end of `cargo xtask test`.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        s.push_str("\n==> test summary\n");
+        s.push_str(&format!(
+            "  {:<16} {:<40} {:>7} {:>7} {:>7}\n",
+            "package", "binary", "passed", "failed", "ignored"
+        ));
+        for b in &self.binaries {
+            let package = b.package.as_deref().unwrap_or("?");
+            let mark = if !b.finished {
+                "  <- did not finish"
+            } else if b.failed > 0 {
+                "  <- FAILED"
+            } else if b.live {
+                "  (live kernel)"
+            } else {
+                ""
+            };
+            s.push_str(&format!(
+                "  {:<16} {:<40} {:>7} {:>7} {:>7}{mark}\n",
+                package, b.label, b.passed, b.failed, b.ignored
+            ));
+        }
+        for b in &self.binaries {
+            for name in &b.failed_names {
+                s.push_str(&format!(
+                    "  failed:  {} {}: {name}\n",
+                    b.package.as_deref().unwrap_or("?"),
+                    b.label
+                ));
+            }
+            for name in &b.ignored_names {
+                s.push_str(&format!(
+                    "  ignored: {} {}: {name}\n",
+                    b.package.as_deref().unwrap_or("?"),
+                    b.label
+                ));
+            }
+        }
+        let (p, f, i) = self.totals(|_| true);
+        s.push_str(&format!(
+            "  total: {p} passed, {f} failed, {i} ignored in {} test binaries\n",
+            self.binaries.len()
+        ));
+        let live_bins = self.binaries.iter().filter(|b| b.live).count();
+        let (lp, lf, li) = self.totals(|b| b.live);
+        s.push_str(&format!(
+            "  live-kernel tests (package oxbpf-tests): {lp} passed, {lf} failed, {li} ignored in {live_bins} binaries\n"
+        ));
+        s.push_str(&format!("  result: {}\n", self.verdict()));
+        s
+    }
+}
+
+/// The number just before `word` in a `test result:` line, e.g.
+/// `count_before("ok. 3 passed; 0 failed", " passed") == 3`.
+fn count_before(line: &str, word: &str) -> u64 {
+    line.find(word)
+        .map(|end| &line[..end])
+        .and_then(|head| head.rsplit([' ', ';', '.']).next())
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// The package name in a cargo package id (`path+file:///w/asm#oxbpf-asm@0.1.0`);
+/// when cargo leaves it out (directory name == package name:
+/// `path+file:///w/a#0.1.0`) the manifest's directory name.
+fn package_name(package_id: &str, manifest: &Path) -> String {
+    if let Some((_, frag)) = package_id.rsplit_once('#') {
+        if let Some((name, _version)) = frag.split_once('@') {
+            return name.to_string();
+        }
+    }
+    manifest
+        .parent()
+        .and_then(|d| d.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| package_id.to_string())
+}
+
+/// The string value of the first `"key":"..."` in a JSON text (no nesting
+/// awareness: callers pass the sub-slice to search). Unescapes `\"`, `\\`
+/// and `\/`; `null` and non-strings give `None`.
+fn json_str(json: &str, key: &str) -> Option<String> {
+    let needle = format!("\"{key}\":\"");
+    let start = json.find(&needle)? + needle.len();
+    let mut value = String::new();
+    let mut chars = json[start..].chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => return Some(value),
+            '\\' => match chars.next()? {
+                'n' => value.push('\n'),
+                't' => value.push('\t'),
+                other => value.push(other),
+            },
+            c => value.push(c),
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ws() -> Workspace {
+        Workspace::new("/w".into(), "/w/target".into())
+    }
+
+    const ARTIFACTS: &[&str] = &[
+        r#"{"reason":"compiler-artifact","package_id":"path+file:///w/asm#oxbpf-asm@0.1.0","manifest_path":"/w/asm/Cargo.toml","target":{"kind":["lib"],"crate_types":["lib"],"name":"oxbpf_asm","src_path":"/w/asm/src/lib.rs"},"profile":{"test":false},"executable":null,"fresh":true}"#,
+        r#"{"reason":"compiler-artifact","package_id":"path+file:///w/asm#oxbpf-asm@0.1.0","manifest_path":"/w/asm/Cargo.toml","target":{"kind":["lib"],"crate_types":["lib"],"name":"oxbpf_asm","src_path":"/w/asm/src/lib.rs"},"profile":{"test":true},"executable":"/w/target/debug/deps/oxbpf_asm-1111","fresh":true}"#,
+        r#"{"reason":"compiler-artifact","package_id":"path+file:///w/tests#oxbpf-tests@0.1.0","manifest_path":"/w/tests/Cargo.toml","target":{"kind":["test"],"crate_types":["bin"],"name":"live","src_path":"/w/tests/tests/live.rs"},"profile":{"test":true},"executable":"/w/target/debug/deps/live-2222","fresh":false}"#,
+        r#"{"reason":"compiler-artifact","package_id":"path+file:///w/tests#oxbpf-tests@0.1.0","manifest_path":"/w/tests/Cargo.toml","target":{"kind":["lib"],"crate_types":["lib"],"name":"oxbpf_tests","src_path":"/w/tests/src/lib.rs"},"profile":{"test":false},"executable":null,"fresh":true}"#,
+        r#"{"reason":"build-finished","success":true}"#,
+    ];
+
+    const OUTPUT: &str = "\
+     Running unittests src/lib.rs (target/debug/deps/oxbpf_asm-1111)
+
+running 3 tests
+test a ... ok
+test b ... ignored, needs a newer kernel
+test c ... ok
+
+test result: ok. 2 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.00s
+
+     Running tests/live.rs (target/debug/deps/live-2222)
+
+running 2 tests
+test loads_xdp ... ok
+test counts_getpid ... FAILED
+
+test result: FAILED. 1 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.10s
+
+   Doc-tests oxbpf_tests
+
+running 1 test
+test tests/src/lib.rs - (line 3) ... ok
+
+test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.20s
+";
+
+    fn summary() -> Summary {
+        let mut s = Summary::new(ws());
+        for a in ARTIFACTS {
+            assert!(s.feed(a), "JSON lines are swallowed");
+        }
+        for line in OUTPUT.lines() {
+            assert!(!s.feed(line), "test output is shown: {line}");
+        }
+        s.cargo_succeeded = false;
+        s
+    }
+
+    #[test]
+    fn binaries_are_attributed_to_packages() {
+        let s = summary();
+        let pk: Vec<_> = s
+            .binaries
+            .iter()
+            .map(|b| {
+                (
+                    b.package.as_deref().unwrap_or("?"),
+                    b.label.as_str(),
+                    b.live,
+                )
+            })
+            .collect();
+        assert_eq!(
+            pk,
+            [
+                ("oxbpf-asm", "unittests src/lib.rs", false),
+                ("oxbpf-tests", "tests/live.rs", true),
+                ("oxbpf-tests", "doc-tests", true),
+            ]
+        );
+    }
+
+    #[test]
+    fn counts_and_names() {
+        let s = summary();
+        assert_eq!(s.totals(|_| true), (4, 1, 1));
+        assert_eq!(s.totals(|b| b.live), (2, 1, 0));
+        assert_eq!(s.binaries[0].ignored_names, ["b (needs a newer kernel)"]);
+        assert_eq!(s.binaries[1].failed_names, ["counts_getpid"]);
+        assert!(!s.ok());
+        let text = s.render();
+        assert!(
+            text.contains("live-kernel tests (package oxbpf-tests): 2 passed, 1 failed, 0 ignored in 2 binaries"),
+            "{text}"
+        );
+        assert!(
+            text.contains("failed:  oxbpf-tests tests/live.rs: counts_getpid"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn unfinished_binary_is_a_failure() {
+        let mut s = Summary::new(ws());
+        s.feed("     Running tests/x.rs (target/debug/deps/x-9)");
+        s.feed("running 1 test");
+        s.cargo_succeeded = true;
+        assert!(!s.ok());
+        assert!(
+            s.verdict().contains("1 test binaries did not finish"),
+            "{}",
+            s.verdict()
+        );
+    }
+
+    #[test]
+    fn all_green_is_ok() {
+        let mut s = Summary::new(ws());
+        s.feed("     Running unittests src/lib.rs (target/debug/deps/q-1)");
+        s.feed("test result: ok. 5 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s");
+        s.cargo_succeeded = true;
+        assert!(s.ok());
+        assert_eq!(s.totals(|_| true), (5, 0, 0));
+        assert_eq!(
+            s.binaries[0].package, None,
+            "unknown executables stay unattributed"
+        );
+    }
+
+    #[test]
+    fn count_before_reads_the_number() {
+        let line = "ok. 12 passed; 3 failed; 7 ignored; 0 measured; 0 filtered out";
+        assert_eq!(count_before(line, " passed"), 12);
+        assert_eq!(count_before(line, " failed"), 3);
+        assert_eq!(count_before(line, " ignored"), 7);
+        assert_eq!(count_before(line, " bogus"), 0);
+    }
+
+    #[test]
+    fn package_names() {
+        assert_eq!(
+            package_name(
+                "path+file:///w/asm#oxbpf-asm@0.1.0",
+                Path::new("/w/asm/Cargo.toml")
+            ),
+            "oxbpf-asm"
+        );
+        assert_eq!(
+            package_name("path+file:///w/a#0.1.0", Path::new("/w/a/Cargo.toml")),
+            "a"
+        );
+    }
+
+    #[test]
+    fn json_strings() {
+        let j = r#"{"a":"x\"y\\z","n":null,"b":"/p/q"}"#;
+        assert_eq!(json_str(j, "a").as_deref(), Some("x\"y\\z"));
+        assert_eq!(json_str(j, "n"), None);
+        assert_eq!(json_str(j, "b").as_deref(), Some("/p/q"));
+        assert_eq!(json_str(j, "missing"), None);
+    }
+}
