@@ -1,3 +1,108 @@
-//! The `oxbpf` command.
+//! The `oxbpf` command: inspect, disassemble, plan and load BPF objects.
 #![forbid(unsafe_code)]
-fn main() {}
+
+mod demo;
+mod inspect;
+mod load;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Load and inspect BPF objects (a pure-Rust libbpf).
+#[derive(Parser, Debug)]
+#[command(name = "oxbpf", version, about)]
+struct Cli {
+    /// More log output (-v: info, -vv: debug, -vvv: trace). RUST_LOG also works.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Show an object's sections, programs, maps, data and relocations.
+    Inspect {
+        /// The BPF object file (clang -target bpf output).
+        object: PathBuf,
+    },
+    /// Disassemble an object's programs in the verifier's syntax.
+    Disasm {
+        /// The BPF object file.
+        object: PathBuf,
+        /// Only this program.
+        program: Option<String>,
+    },
+    /// Print the load plan: every kernel operation loading would perform.
+    Plan {
+        /// The BPF object file.
+        object: PathBuf,
+    },
+    /// Load an object into the kernel and print what was created.
+    Load {
+        /// The BPF object file.
+        object: PathBuf,
+        /// Pin maps and programs under this bpffs directory
+        /// (DIR/maps/NAME, DIR/progs/NAME) so that they outlive the command.
+        #[arg(long, value_name = "DIR")]
+        pin: Option<PathBuf>,
+    },
+    /// Count system calls per process live, from a tracepoint (the example
+    /// shipped with oxbpf).
+    Demo {
+        /// How long to run, in seconds.
+        #[arg(long, default_value_t = 5)]
+        duration: u64,
+        /// How many processes to show.
+        #[arg(long, default_value_t = 10)]
+        top: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level)).init();
+    let result = match cli.command {
+        Command::Inspect { object } => inspect::inspect(&object),
+        Command::Disasm { object, program } => inspect::disasm(&object, program.as_deref()),
+        Command::Plan { object } => inspect::plan(&object),
+        Command::Load { object, pin } => load::load(&object, pin.as_deref()),
+        Command::Demo { duration, top } => demo::run(duration, top),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", error_chain(&*e));
+            if let Some(log) = e
+                .downcast_ref::<oxbpf::Error>()
+                .and_then(|e| e.verifier_log())
+            {
+                eprintln!("verifier log:\n{log}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes on one line: `a: b: c`.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+/// Errors of the commands: any error, with its chain printed.
+type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;

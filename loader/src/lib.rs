@@ -1,2 +1,59 @@
-//! oxbpf: open, configure and load BPF objects.
+//! oxbpf: open, configure and load BPF objects — a pure-Rust libbpf.
+//!
+//! ```text
+//! bytes ──elf-bpf──▶ OpenObject ──plan──▶ Plan ──live executor──▶ Object (maps, programs)
+//! ```
+//!
+//! [`OpenObject::open`] parses a clang-built object without touching the
+//! kernel; programs and maps can then be configured. [`OpenObject::plan`]
+//! shows the ordered list of kernel operations loading will perform, and
+//! [`OpenObject::load`] performs them. A failure at any step closes
+//! everything created before it. The loaded [`Object`] hands out [`Map`]
+//! and [`Program`] handles; programs attach and return [`Link`]s that
+//! detach when dropped.
+//!
+//! ```no_run
+//! use oxbpf::OpenObject;
+//!
+//! let mut open = OpenObject::open("counter.bpf.o")?;
+//! open.map_mut("counts")?.set_max_entries(4096);
+//! println!("{}", open.plan()?); // what load() will do
+//! let obj = open.load()?;
+//! let prog = obj.program("handle_tp")?;
+//! let _link = prog.attach()?; // from its section name, e.g. tracepoint/syscalls/sys_enter_getpid
+//! for key in obj.map("counts")?.keys() {
+//!     let key = key?;
+//!     println!("{key:?} => {:?}", obj.map("counts")?.lookup(&key, 0)?);
+//! }
+//! # Ok::<(), oxbpf::Error>(())
+//! ```
+//!
+//! The lower layers are re-exported for those who need them: [`asm`]
+//! (instructions), [`btf`], [`elf`] (the parsed object), [`plan`] and
+//! [`sys`] (the kernel interface).
 #![forbid(unsafe_code)]
+
+mod error;
+mod exec;
+mod link;
+mod map;
+mod object;
+mod open;
+mod planner;
+mod program;
+mod target;
+
+pub use error::{Error, Result};
+pub use link::Link;
+pub use map::{Keys, Map};
+pub use object::Object;
+pub use open::{DEFAULT_PIN_ROOT, OpenMap, OpenMapMut, OpenObject, OpenProgram, OpenProgramMut};
+pub use program::Program;
+pub use target::VMLINUX_BTF;
+
+pub use oxbpf_asm as asm;
+pub use oxbpf_btf as btf;
+pub use oxbpf_elf_bpf as elf;
+pub use oxbpf_plan as plan;
+pub use oxbpf_syscalls as sys;
+pub use oxbpf_syscalls::{AttachType, MapType, ProgType, TestRunOptions, TestRunOutput};

@@ -1,0 +1,161 @@
+//! The one error type of the `oxbpf` library.
+
+use std::path::PathBuf;
+
+/// Why opening, planning, loading or using an object failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file could not be read.
+    #[error("reading {path}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The object file is malformed.
+    #[error("parsing {object}")]
+    Parse {
+        /// Object name.
+        object: String,
+        /// What the parser found.
+        #[source]
+        source: Box<oxbpf_elf_bpf::Error>,
+    },
+
+    /// BTF (the object's or the kernel's) could not be read.
+    #[error("{context}")]
+    Btf {
+        /// What was being read.
+        context: String,
+        /// The BTF error.
+        #[source]
+        source: Box<oxbpf_btf::Error>,
+    },
+
+    /// A program's section name is not in the section table and the user
+    /// did not set a program type.
+    #[error(
+        "program {program}: section {section:?} is not a known program section; \
+         set a program type with set_prog_type()"
+    )]
+    UnknownSection {
+        /// Program name.
+        program: String,
+        /// Its section.
+        section: String,
+    },
+
+    /// The object uses something this version of oxbpf cannot load yet.
+    #[error("{site}: {what} is not supported yet")]
+    Unsupported {
+        /// What is not supported.
+        what: String,
+        /// Where in the object (program and instruction, map...).
+        site: String,
+    },
+
+    /// A program or map name that the object does not have.
+    #[error("no {kind} named {name:?} in the object")]
+    NotFound {
+        /// `"program"` or `"map"`.
+        kind: &'static str,
+        /// The name asked for.
+        name: String,
+    },
+
+    /// A value does not fit what the kernel object expects.
+    #[error("{0}")]
+    InvalidArgument(String),
+
+    /// An attach target could not be resolved.
+    #[error("program {program}: {reason}")]
+    AttachTarget {
+        /// Program name.
+        program: String,
+        /// What went wrong.
+        reason: String,
+    },
+
+    /// The plan built for the object is inconsistent (a bug in oxbpf).
+    #[error("internal error: inconsistent load plan")]
+    Plan(#[from] oxbpf_plan::Error),
+
+    /// Step `%op` of the load plan failed; everything created before it has
+    /// been closed.
+    #[error("load step %{op} ({what}) failed")]
+    Step {
+        /// Index of the failing operation in the plan.
+        op: usize,
+        /// The operation and what it concerns (`prog_load "handle_tp"`).
+        what: String,
+        /// The kernel's answer.
+        #[source]
+        source: oxbpf_syscalls::Error,
+    },
+
+    /// A map pinned by name differs from the object's definition, so it
+    /// cannot be reused.
+    #[error(
+        "map {map}: the map pinned at {path} is incompatible: its {attribute} is {pinned}, the object wants {wanted}"
+    )]
+    IncompatiblePin {
+        /// The pin path.
+        path: String,
+        /// The object's map.
+        map: String,
+        /// Which attribute differs.
+        attribute: &'static str,
+        /// The pinned map's value.
+        pinned: u32,
+        /// The object's value.
+        wanted: u32,
+    },
+
+    /// A syscall made outside a load plan failed.
+    #[error("{what}")]
+    Syscall {
+        /// What was being done.
+        what: String,
+        /// The kernel's answer.
+        #[source]
+        source: oxbpf_syscalls::Error,
+    },
+}
+
+impl Error {
+    pub(crate) fn syscall(what: impl Into<String>) -> impl FnOnce(oxbpf_syscalls::Error) -> Error {
+        let what = what.into();
+        move |source| Error::Syscall { what, source }
+    }
+
+    pub(crate) fn btf(context: impl Into<String>) -> impl FnOnce(oxbpf_btf::Error) -> Error {
+        let context = context.into();
+        move |source| Error::Btf {
+            context,
+            source: Box::new(source),
+        }
+    }
+
+    /// The kernel verifier's log, when the error is a program load the
+    /// verifier rejected.
+    pub fn verifier_log(&self) -> Option<&str> {
+        match self {
+            Error::Step {
+                source: oxbpf_syscalls::Error::Verifier(v),
+                ..
+            }
+            | Error::Syscall {
+                source: oxbpf_syscalls::Error::Verifier(v),
+                ..
+            } => Some(&v.log),
+            _ => None,
+        }
+    }
+}
+
+/// Result alias of this crate.
+pub type Result<T, E = Error> = core::result::Result<T, E>;

@@ -1,0 +1,232 @@
+//! The live executor: runs a [`Plan`] with `bpf()` syscalls.
+//!
+//! Each operation's result is kept in a slot indexed by its `Ref`. The
+//! slots own their file descriptors, so when operation *k* fails, returning
+//! the error drops the slots and closes everything operations `0..k`
+//! created — each fd exactly once, and never one the executor did not
+//! create.
+
+use std::ffi::CString;
+use std::os::fd::AsFd;
+use std::path::Path;
+
+use oxbpf_asm::opcode::pseudo;
+use oxbpf_plan::{CreateMap, LoadProg, Op, PatchKind, Plan, Ref, ReuseMap};
+use oxbpf_syscalls::attr::obj_name;
+use oxbpf_syscalls::{BtfFd, MapCreateAttr, MapFd, ProgFd, ProgLoadOptions, VerifierLog};
+
+use crate::error::{Error, Result};
+
+/// A kernel object a plan operation created.
+#[derive(Debug)]
+pub(crate) enum Created {
+    Btf(BtfFd),
+    Map(MapFd),
+    Prog(ProgFd),
+}
+
+/// The results of a plan, by `Ref`: `None` for operations that create
+/// nothing.
+#[derive(Debug)]
+pub(crate) struct Executed {
+    pub(crate) slots: Vec<Option<Created>>,
+}
+
+impl Executed {
+    /// Takes the created object of `r` out of its slot.
+    pub(crate) fn take(&mut self, r: Ref) -> Option<Created> {
+        self.slots.get_mut(r.index()).and_then(Option::take)
+    }
+
+    fn map(&self, r: Ref) -> &MapFd {
+        match self.slots.get(r.index()) {
+            Some(Some(Created::Map(m))) => m,
+            // `Plan::validate` proved every use names an earlier map.
+            _ => unreachable!("validated plan: {r} is a created map"),
+        }
+    }
+
+    fn btf(&self, r: Ref) -> &BtfFd {
+        match self.slots.get(r.index()) {
+            Some(Some(Created::Btf(b))) => b,
+            _ => unreachable!("validated plan: {r} is a loaded BTF"),
+        }
+    }
+}
+
+/// Runs every operation of `plan` in order. On failure, everything created
+/// so far is closed (by dropping it) and the error names the step.
+pub(crate) fn run(plan: &Plan) -> Result<Executed> {
+    plan.validate()?;
+    let mut pinned = Vec::new();
+    let result = run_ops(plan, &mut pinned);
+    if result.is_err() {
+        // A pin outlives the fds: remove the ones this run made.
+        for path in pinned {
+            if let Err(e) = std::fs::remove_file(&path) {
+                log::warn!(target: "oxbpf::exec", "removing pin {path} after a failed load: {e}");
+            }
+        }
+    }
+    result
+}
+
+fn run_ops(plan: &Plan, pinned: &mut Vec<String>) -> Result<Executed> {
+    let mut done = Executed {
+        slots: Vec::with_capacity(plan.ops.len()),
+    };
+    for (i, op) in plan.ops.iter().enumerate() {
+        let what = || describe(op);
+        let step = |source| Error::Step {
+            op: i,
+            what: what(),
+            source,
+        };
+        let created = match op {
+            Op::LoadBtf(b) => {
+                let mut log = VerifierLog::new();
+                Some(Created::Btf(
+                    oxbpf_syscalls::btf_load(&b.data, &mut log).map_err(step)?,
+                ))
+            }
+            Op::CreateMap(m) => Some(Created::Map(create_map(m, &done).map_err(step)?)),
+            Op::UpdateElem(u) => {
+                oxbpf_syscalls::map_update_elem(done.map(u.map), &u.key, &u.value, u.flags)
+                    .map_err(step)?;
+                None
+            }
+            Op::Freeze(f) => {
+                oxbpf_syscalls::map_freeze(done.map(f.map)).map_err(step)?;
+                None
+            }
+            Op::LoadProg(p) => Some(Created::Prog(load_prog(p, &done).map_err(step)?)),
+            Op::ReuseMap(r) => Some(Created::Map(reuse_map(i, r)?)),
+            Op::Pin(p) => {
+                oxbpf_syscalls::obj_pin(done.map(p.object), Path::new(&p.path)).map_err(step)?;
+                pinned.push(p.path.clone());
+                None
+            }
+        };
+        log::debug!(target: "oxbpf::exec", "%{i} = {} done", what());
+        done.slots.push(created);
+    }
+    Ok(done)
+}
+
+fn describe(op: &Op) -> String {
+    match op {
+        Op::LoadBtf(_) => "btf_load".to_owned(),
+        Op::CreateMap(m) => format!("map_create {:?}", m.name),
+        Op::UpdateElem(u) => format!("map_update {}", u.map),
+        Op::Freeze(f) => format!("map_freeze {}", f.map),
+        Op::LoadProg(p) => format!("prog_load {:?}", p.name),
+        Op::ReuseMap(r) => format!("map_reuse {:?}", r.path),
+        Op::Pin(p) => format!("obj_pin {} at {:?}", p.object, p.path),
+    }
+}
+
+/// Opens a pinned map and checks it against what the object defines.
+fn reuse_map(op: usize, r: &ReuseMap) -> Result<MapFd> {
+    let step = |source| Error::Step {
+        op,
+        what: format!("map_reuse {:?}", r.path),
+        source,
+    };
+    let fd = oxbpf_syscalls::obj_get(Path::new(&r.path), 0).map_err(step)?;
+    let map = MapFd::from_owned(fd).map_err(step)?;
+    let have = map.meta();
+    let want = &r.expect;
+    let checks = [
+        ("map type", have.map_type.0, want.map_type.0),
+        ("key size", have.key_size, want.key_size),
+        ("value size", have.value_size, want.value_size),
+        ("max entries", have.max_entries, want.max_entries),
+        ("flags", have.map_flags, want.map_flags),
+    ];
+    for (attribute, pinned, wanted) in checks {
+        if pinned != wanted {
+            return Err(Error::IncompatiblePin {
+                path: r.path.clone(),
+                map: want.name.clone(),
+                attribute,
+                pinned,
+                wanted,
+            });
+        }
+    }
+    Ok(map)
+}
+
+fn create_map(m: &CreateMap, done: &Executed) -> oxbpf_syscalls::Result<MapFd> {
+    let mut attr = MapCreateAttr::new(m.map_type, m.key_size, m.value_size, m.max_entries);
+    attr.map_flags = m.map_flags;
+    attr.numa_node = m.numa_node;
+    attr.map_extra = m.map_extra;
+    attr.map_name = obj_name(&m.kernel_name);
+    if let Some(btf) = m.btf {
+        attr.btf_fd = fd_u32(done.btf(btf));
+        attr.btf_key_type_id = m.btf_key_type_id;
+        attr.btf_value_type_id = m.btf_value_type_id;
+    }
+    if let Some(inner) = m.inner_map {
+        attr.inner_map_fd = fd_u32(done.map(inner));
+    }
+    oxbpf_syscalls::map_create(&attr)
+}
+
+fn fd_u32(fd: &impl AsFd) -> u32 {
+    use std::os::fd::AsRawFd;
+    // Open fds are never negative.
+    fd.as_fd().as_raw_fd() as u32
+}
+
+fn load_prog(p: &LoadProg, done: &Executed) -> oxbpf_syscalls::Result<ProgFd> {
+    let mut insns = p.insns.clone();
+    for patch in &p.patches {
+        let i = patch.insn.0;
+        match patch.kind {
+            PatchKind::MapFd(map) => {
+                insns[i].set_src(pseudo::MAP_FD);
+                insns[i].imm = fd_u32(done.map(map)) as i32;
+            }
+            PatchKind::MapValue { map, offset } => {
+                insns[i].set_src(pseudo::MAP_VALUE);
+                insns[i].imm = fd_u32(done.map(map)) as i32;
+                insns[i + 1].imm = offset as i32;
+            }
+        }
+    }
+    // `Plan::validate` refused licenses with NUL bytes.
+    let license = CString::new(p.license.as_str()).unwrap_or_default();
+    let func_info: Vec<u8> = p
+        .func_info
+        .iter()
+        .flat_map(|f| [f.insn.0 as u32, f.type_id])
+        .flat_map(u32::to_ne_bytes)
+        .collect();
+    let line_info: Vec<u8> = p
+        .line_info
+        .iter()
+        .flat_map(|l| [l.insn.0 as u32, l.file_name_off, l.line_off, l.line_col])
+        .flat_map(u32::to_ne_bytes)
+        .collect();
+    let mut opts = ProgLoadOptions::new(p.prog_type, &insns, &license);
+    opts.name = &p.kernel_name;
+    opts.expected_attach_type = p.expected_attach_type.unwrap_or_default();
+    opts.prog_flags = p.prog_flags;
+    opts.kern_version = p.kern_version;
+    opts.attach_btf_id = p.attach_btf_id.unwrap_or(0);
+    if let Some(btf) = p.btf {
+        opts.btf = Some(done.btf(btf));
+        if !func_info.is_empty() {
+            opts.func_info = &func_info;
+            opts.func_info_rec_size = 8;
+        }
+        if !line_info.is_empty() {
+            opts.line_info = &line_info;
+            opts.line_info_rec_size = 16;
+        }
+    }
+    let mut log = VerifierLog::new();
+    oxbpf_syscalls::prog_load(&opts, &mut log)
+}

@@ -1,0 +1,145 @@
+//! Handles to loaded maps.
+
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::Path;
+
+use oxbpf_syscalls::{MapFd, MapInfo, MapType};
+
+use crate::error::{Error, Result};
+
+/// A map in the kernel, owned by a loaded [`crate::Object`] (or on its own
+/// after [`crate::Object::take_map`]). The map is freed when its last
+/// reference — this handle, a pin, a program using it — goes away.
+#[derive(Debug)]
+pub struct Map {
+    pub(crate) name: String,
+    pub(crate) fd: MapFd,
+}
+
+impl Map {
+    /// The object's name for the map (`counts`, or `name.bss` for data).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Map type.
+    pub fn map_type(&self) -> MapType {
+        self.fd.meta().map_type
+    }
+
+    /// Key size in bytes.
+    pub fn key_size(&self) -> u32 {
+        self.fd.meta().key_size
+    }
+
+    /// Value size in bytes (of one CPU's value for per-CPU maps).
+    pub fn value_size(&self) -> u32 {
+        self.fd.meta().value_size
+    }
+
+    /// Maximum number of entries.
+    pub fn max_entries(&self) -> u32 {
+        self.fd.meta().max_entries
+    }
+
+    /// The typed fd.
+    pub fn map_fd(&self) -> &MapFd {
+        &self.fd
+    }
+
+    /// The kernel's view of the map (`BPF_OBJ_GET_INFO_BY_FD`): id, name,
+    /// sizes, flags, BTF ids.
+    pub fn info(&self) -> Result<MapInfo> {
+        oxbpf_syscalls::map_info(&self.fd)
+            .map_err(Error::syscall(format!("map {}: reading info", self.name)))
+    }
+
+    /// Looks `key` up. `Ok(None)` if there is no such element. Per-CPU
+    /// maps return every possible CPU's value, each padded to 8 bytes.
+    pub fn lookup(&self, key: &[u8], flags: u64) -> Result<Option<Vec<u8>>> {
+        let len = self
+            .fd
+            .meta()
+            .value_buf_len()
+            .map_err(Error::syscall("sizing a map value"))?;
+        let mut value = vec![0; len];
+        let found = oxbpf_syscalls::map_lookup_elem(&self.fd, key, &mut value, flags)
+            .map_err(Error::syscall(format!("map {}: lookup", self.name)))?;
+        Ok(found.then_some(value))
+    }
+
+    /// Creates or updates an element (`flags`: `BPF_ANY` 0, `BPF_NOEXIST`
+    /// 1, `BPF_EXIST` 2, `BPF_F_LOCK` 4).
+    pub fn update(&self, key: &[u8], value: &[u8], flags: u64) -> Result<()> {
+        oxbpf_syscalls::map_update_elem(&self.fd, key, value, flags)
+            .map_err(Error::syscall(format!("map {}: update", self.name)))
+    }
+
+    /// Deletes an element; `Ok(false)` if there was none.
+    pub fn delete(&self, key: &[u8]) -> Result<bool> {
+        oxbpf_syscalls::map_delete_elem(&self.fd, key)
+            .map_err(Error::syscall(format!("map {}: delete", self.name)))
+    }
+
+    /// Iterates over the keys (`BPF_MAP_GET_NEXT_KEY`). Keys deleted or
+    /// added meanwhile may or may not be seen, as the kernel defines.
+    pub fn keys(&self) -> Keys<'_> {
+        Keys {
+            map: self,
+            last: None,
+            done: false,
+        }
+    }
+
+    /// Pins the map at `path` on a bpffs.
+    pub fn pin(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        oxbpf_syscalls::obj_pin(&self.fd, path).map_err(Error::syscall(format!(
+            "map {}: pinning at {}",
+            self.name,
+            path.display()
+        )))
+    }
+}
+
+impl AsFd for Map {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// Iterator over a map's keys, from [`Map::keys`].
+#[derive(Debug)]
+pub struct Keys<'a> {
+    map: &'a Map,
+    last: Option<Vec<u8>>,
+    done: bool,
+}
+
+impl Iterator for Keys<'_> {
+    type Item = Result<Vec<u8>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let mut next = vec![0; self.map.key_size() as usize];
+        match oxbpf_syscalls::map_get_next_key(&self.map.fd, self.last.as_deref(), &mut next) {
+            Ok(true) => {
+                self.last = Some(next.clone());
+                Some(Ok(next))
+            }
+            Ok(false) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(Error::Syscall {
+                    what: format!("map {}: next key", self.map.name),
+                    source: e,
+                }))
+            }
+        }
+    }
+}

@@ -1,0 +1,461 @@
+//! Building the load plan of an opened object: the decision half of
+//! loading. Each step is one function; none of them makes a `bpf()` call.
+
+use oxbpf_asm::Insn;
+use oxbpf_btf::{Btf, BtfExt, Kind};
+use std::path::Path;
+
+use oxbpf_elf_bpf::{DataKind, Function, MapDef, Pinning, RelocTarget};
+use oxbpf_plan::{
+    CreateMap, Freeze, FuncInfo, InsnIdx, LineInfo, LoadBtf, LoadProg, Op, Patch, PatchKind, Pin,
+    Plan, Ref, ReuseMap, UpdateElem,
+};
+use oxbpf_syscalls::MapType;
+
+use crate::error::{Error, Result};
+use crate::open::OpenObject;
+use crate::target::Target;
+
+/// `BPF_F_RDONLY_PROG`: programs may only read the map.
+const BPF_F_RDONLY_PROG: u32 = 1 << 7;
+/// `BPF_F_MMAPABLE`: the map's value can be mmapped.
+const BPF_F_MMAPABLE: u32 = 1 << 10;
+/// `BPF_F_SLEEPABLE` program flag.
+const BPF_F_SLEEPABLE: u32 = 1 << 4;
+/// `BPF_F_XDP_HAS_FRAGS` program flag.
+const BPF_F_XDP_HAS_FRAGS: u32 = 1 << 5;
+
+/// What the plan produced for each part of the object, so that the loaded
+/// object can name its kernel objects.
+#[derive(Debug, Default)]
+pub(crate) struct Layout {
+    /// Per object map (same order as the ELF object's maps).
+    pub(crate) maps: Vec<Ref>,
+    /// Per data section (same order as the ELF object's data sections).
+    pub(crate) data: Vec<Ref>,
+    /// Per program: `None` when not loaded.
+    pub(crate) programs: Vec<Option<Ref>>,
+    /// The object's BTF, if loaded.
+    pub(crate) btf: Option<Ref>,
+}
+
+struct Builder<'a> {
+    obj: &'a OpenObject,
+    target: &'a Target,
+    btf_ext: Option<BtfExt<'a>>,
+    plan: Plan,
+    layout: Layout,
+}
+
+/// Builds the plan of `obj` for `target`.
+pub(crate) fn build(obj: &OpenObject, target: &Target) -> Result<Plan> {
+    build_with_layout(obj, target).map(|(plan, _)| plan)
+}
+
+/// Builds the plan and says which `Ref` stands for which map and program.
+pub(crate) fn build_with_layout(obj: &OpenObject, target: &Target) -> Result<(Plan, Layout)> {
+    let elf = &obj.elf;
+    if elf.endian != host_endian() {
+        return Err(Error::Unsupported {
+            what: format!(
+                "loading a {:?}-endian object on this {:?}-endian host",
+                elf.endian,
+                host_endian()
+            ),
+            site: obj.name.clone(),
+        });
+    }
+    let btf_ext = match (&elf.btf, &elf.btf_ext) {
+        (Some(btf), Some(ext)) => {
+            Some(BtfExt::parse(ext, btf).map_err(Error::btf(format!("{}: .BTF.ext", obj.name)))?)
+        }
+        _ => None,
+    };
+    let mut b = Builder {
+        obj,
+        target,
+        btf_ext,
+        plan: Plan::new(&obj.name),
+        layout: Layout::default(),
+    };
+    b.load_btf();
+    b.create_maps()?;
+    b.create_data_maps()?;
+    b.load_programs()?;
+    b.plan.validate()?;
+    Ok((b.plan, b.layout))
+}
+
+fn host_endian() -> oxbpf_elf_bpf::Endian {
+    if cfg!(target_endian = "big") {
+        oxbpf_elf_bpf::Endian::Big
+    } else {
+        oxbpf_elf_bpf::Endian::Little
+    }
+}
+
+impl Builder<'_> {
+    fn btf(&self) -> Option<&Btf<'static>> {
+        self.obj.elf.btf.as_ref()
+    }
+
+    /// Step 1: the object's BTF, which maps and programs refer to.
+    fn load_btf(&mut self) {
+        if let Some(btf) = self.btf() {
+            let data = btf.to_native_bytes().into_owned();
+            self.layout.btf = Some(self.plan.push(Op::LoadBtf(LoadBtf { data })));
+        }
+    }
+
+    /// Step 2: the maps the object defines (inner map templates first).
+    fn create_maps(&mut self) -> Result<()> {
+        for (i, (def, config)) in self.obj.elf.maps.iter().zip(&self.obj.maps).enumerate() {
+            let mut create = self.map_attrs(def)?;
+            if let Some(max) = config.max_entries {
+                create.max_entries = max;
+            }
+            if let Some(size) = config.value_size {
+                if size != create.value_size {
+                    create.value_size = size;
+                    // The BTF value type no longer describes the value.
+                    (create.btf, create.btf_key_type_id, create.btf_value_type_id) = (None, 0, 0);
+                }
+            }
+            let pin_path = match def.pinning {
+                Pinning::None => None,
+                Pinning::ByName => Some(
+                    self.obj
+                        .pin_root
+                        .join(&def.name)
+                        .to_string_lossy()
+                        .into_owned(),
+                ),
+            };
+            if let Some(path) = &pin_path {
+                if self.target.is_pinned(Path::new(path)) {
+                    // Reuse what an earlier load pinned, if compatible.
+                    let mut expect = create;
+                    (expect.btf, expect.btf_key_type_id, expect.btf_value_type_id) = (None, 0, 0);
+                    let r = self.plan.push(Op::ReuseMap(ReuseMap {
+                        path: path.clone(),
+                        expect,
+                    }));
+                    self.layout.maps.push(r);
+                    continue;
+                }
+            }
+            if let Some(inner) = &def.inner {
+                let inner_attrs = self.map_attrs(inner)?;
+                create.inner_map = Some(self.plan.push(Op::CreateMap(inner_attrs)));
+            }
+            let r = self.plan.push(Op::CreateMap(create));
+            debug_assert_eq!(self.layout.maps.len(), i);
+            self.layout.maps.push(r);
+            if let Some(path) = pin_path {
+                self.plan.push(Op::Pin(Pin { object: r, path }));
+            }
+        }
+        Ok(())
+    }
+
+    /// The `BPF_MAP_CREATE` attributes of a definition, before user overrides.
+    fn map_attrs(&self, def: &MapDef) -> Result<CreateMap> {
+        if def.map_type == MapType::UNSPEC {
+            return Err(Error::InvalidArgument(format!(
+                "map {}: no map type",
+                def.name
+            )));
+        }
+        let mut create = CreateMap::new(
+            &def.name,
+            def.map_type,
+            def.key_size,
+            def.value_size,
+            def.max_entries,
+        );
+        create.map_flags = def.map_flags;
+        create.numa_node = def.numa_node;
+        create.map_extra = def.map_extra;
+        if def.map_type == MapType::PERF_EVENT_ARRAY {
+            // Perf event arrays hold one perf event fd per CPU.
+            if create.max_entries == 0 {
+                create.max_entries = self.target.possible_cpus()?;
+            }
+            if create.key_size == 0 {
+                create.key_size = 4;
+            }
+            if create.value_size == 0 {
+                create.value_size = 4;
+            }
+        }
+        if let (Some(btf), Some(key), Some(value)) =
+            (self.layout.btf, def.btf_key_type, def.btf_value_type)
+        {
+            if map_type_takes_btf_key_value(def.map_type) {
+                (create.btf, create.btf_key_type_id, create.btf_value_type_id) =
+                    (Some(btf), key.0, value.0);
+            }
+        }
+        Ok(create)
+    }
+
+    /// Step 3: one array map per global data section, holding its image;
+    /// `.rodata` frozen once written.
+    fn create_data_maps(&mut self) -> Result<()> {
+        for section in &self.obj.elf.data {
+            let size = u32::try_from(section.bytes.len()).map_err(|_| {
+                Error::InvalidArgument(format!("data section {} is too large", section.name))
+            })?;
+            let name = data_map_name(&self.obj.name, &section.name);
+            let mut create = CreateMap::new(&name, MapType::ARRAY, 4, size.max(1), 1);
+            create.map_flags = BPF_F_MMAPABLE;
+            if section.kind == DataKind::Rodata {
+                create.map_flags |= BPF_F_RDONLY_PROG;
+            }
+            if let (Some(btf_ref), Some(btf)) = (self.layout.btf, self.btf()) {
+                let datasec = btf
+                    .find_by_name_kind(&section.name, Kind::Datasec)
+                    .map_err(Error::btf(format!(
+                        "{}: DATASEC {}",
+                        self.obj.name, section.name
+                    )))?;
+                if let Some(id) = datasec {
+                    (create.btf, create.btf_value_type_id) = (Some(btf_ref), id.0);
+                }
+            }
+            let map = self.plan.push(Op::CreateMap(create));
+            if section.kind != DataKind::Bss && section.bytes.iter().any(|&b| b != 0) {
+                let mut value = section.bytes.clone();
+                value.resize(size.max(1) as usize, 0);
+                self.plan.push(Op::UpdateElem(UpdateElem {
+                    map,
+                    key: 0u32.to_ne_bytes().to_vec(),
+                    value,
+                    flags: 0,
+                }));
+            }
+            if section.kind == DataKind::Rodata {
+                self.plan.push(Op::Freeze(Freeze { map }));
+            }
+            self.layout.data.push(map);
+        }
+        Ok(())
+    }
+
+    /// Step 4: the programs, with map references turned into patch points
+    /// and their func_info and line_info.
+    fn load_programs(&mut self) -> Result<()> {
+        let obj = self.obj;
+        for prog in obj.programs() {
+            if !prog.autoload() {
+                self.layout.programs.push(None);
+                continue;
+            }
+            let elf = prog.elf();
+            let prog_type = prog.prog_type().ok_or_else(|| Error::UnknownSection {
+                program: prog.name().to_owned(),
+                section: prog.section().to_owned(),
+            })?;
+            let mut load = LoadProg::new(prog.name(), prog_type, &obj.elf.license);
+            load.expected_attach_type = prog.expected_attach_type();
+            load.kern_version = obj.elf.kern_version.unwrap_or(0);
+            if let Some(def) = elf.kind {
+                if def.sleepable {
+                    load.prog_flags |= BPF_F_SLEEPABLE;
+                }
+                if def.xdp_frags {
+                    load.prog_flags |= BPF_F_XDP_HAS_FRAGS;
+                }
+                if def.needs_btf_target && prog.prog_type() == Some(def.prog_type) {
+                    load.attach_btf_id =
+                        Some(self.attach_btf_id(prog.name(), def.name, &elf.attach_target)?);
+                }
+            }
+            load.insns = elf.function.insns.clone();
+            self.relocate(&elf.function, &mut load)?;
+            if let (Some(btf), Some(ext)) = (self.layout.btf, &self.btf_ext) {
+                load.btf = Some(btf);
+                (load.func_info, load.line_info) = function_infos(ext, &elf.function);
+            }
+            let r = self.plan.push(Op::LoadProg(load));
+            self.layout.programs.push(Some(r));
+        }
+        Ok(())
+    }
+
+    /// Turns a function's relocations into patch points.
+    fn relocate(&self, func: &Function, load: &mut LoadProg) -> Result<()> {
+        for reloc in &func.relocations {
+            let site = || {
+                format!(
+                    "program {} instruction {} ({})",
+                    load.name, reloc.insn, reloc.symbol
+                )
+            };
+            let insn = InsnIdx(reloc.insn);
+            let kind = match &reloc.target {
+                RelocTarget::Map(i) => PatchKind::MapFd(self.layout.maps[*i]),
+                RelocTarget::Data { section, offset } => PatchKind::MapValue {
+                    map: self.layout.data[*section],
+                    offset: u32::try_from(*offset).map_err(|_| {
+                        Error::InvalidArgument(format!("{}: offset {offset} too large", site()))
+                    })?,
+                },
+                RelocTarget::Call(_) | RelocTarget::FuncAddr(_) => {
+                    return Err(Error::Unsupported {
+                        what: "bpf-to-bpf calls and callbacks".into(),
+                        site: site(),
+                    });
+                }
+                RelocTarget::Extern { name, .. } => {
+                    return Err(Error::Unsupported {
+                        what: format!("extern {name} (kconfig, ksym, kfunc)"),
+                        site: site(),
+                    });
+                }
+            };
+            // The patch carries the value; clear what the compiler left.
+            let slot: &mut Insn = &mut load.insns[reloc.insn];
+            slot.imm = 0;
+            load.patches.push(Patch { insn, kind });
+        }
+        if let Some(i) = func
+            .insns
+            .iter()
+            .position(|insn| insn.code == 0x85 && insn.src() == oxbpf_asm::opcode::pseudo::CALL)
+        {
+            if !func.relocations.iter().any(|r| r.insn == i) {
+                return Err(Error::Unsupported {
+                    what: "bpf-to-bpf calls".into(),
+                    site: format!("program {} instruction {i}", load.name),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Finds the kernel BTF id a tracing-style program attaches to.
+    fn attach_btf_id(&self, program: &str, section: &str, target: &str) -> Result<u32> {
+        let fail = |reason: String| Error::AttachTarget {
+            program: program.to_owned(),
+            reason,
+        };
+        if target.is_empty() {
+            return Err(fail(format!(
+                "section {section:?} needs an attach target ({section}/<name>)"
+            )));
+        }
+        let (name, kind) = match section {
+            "tp_btf" => (format!("btf_trace_{target}"), Kind::Typedef),
+            "iter" | "iter.s" => (format!("bpf_iter_{target}"), Kind::Func),
+            "lsm" | "lsm.s" | "lsm_cgroup" => (format!("bpf_lsm_{target}"), Kind::Func),
+            "fentry" | "fentry.s" | "fexit" | "fexit.s" | "fmod_ret" | "fmod_ret.s" => {
+                (target.to_owned(), Kind::Func)
+            }
+            other => {
+                return Err(Error::Unsupported {
+                    what: format!("attach targets of {other} programs"),
+                    site: format!("program {program}"),
+                });
+            }
+        };
+        let vmlinux = self.target.vmlinux()?;
+        let id = vmlinux
+            .find_by_name_kind(&name, kind)
+            .map_err(Error::btf("looking up an attach target in kernel BTF"))?
+            .ok_or_else(|| fail(format!("kernel BTF has no {} {name}", kind.name())))?;
+        Ok(id.0)
+    }
+}
+
+/// Whether the kernel accepts BTF key/value type ids for a map type. Maps
+/// holding fds or raw records have no typed key/value.
+fn map_type_takes_btf_key_value(t: MapType) -> bool {
+    !matches!(
+        t,
+        MapType::PERF_EVENT_ARRAY
+            | MapType::PROG_ARRAY
+            | MapType::CGROUP_ARRAY
+            | MapType::ARRAY_OF_MAPS
+            | MapType::HASH_OF_MAPS
+            | MapType::RINGBUF
+            | MapType::USER_RINGBUF
+            | MapType::STRUCT_OPS
+    )
+}
+
+/// The func_info and line_info records of one function, with instruction
+/// offsets made relative to the function.
+fn function_infos(ext: &BtfExt<'_>, func: &Function) -> (Vec<FuncInfo>, Vec<LineInfo>) {
+    let start = func.offset;
+    let end = start + 8 * func.insns.len() as u64;
+    let index = |byte_off: u32| -> Option<InsnIdx> {
+        let off = u64::from(byte_off);
+        (off >= start && off < end).then(|| InsnIdx(((off - start) / 8) as usize))
+    };
+    let mut funcs = Vec::new();
+    let mut lines = Vec::new();
+    for sec in ext.func_info() {
+        if sec.name() != func.section {
+            continue;
+        }
+        funcs.extend(sec.records().filter_map(|r| {
+            Some(FuncInfo {
+                insn: index(r.insn_off)?,
+                type_id: r.type_id.0,
+            })
+        }));
+    }
+    for sec in ext.line_info() {
+        if sec.name() != func.section {
+            continue;
+        }
+        lines.extend(sec.records().filter_map(|r| {
+            Some(LineInfo {
+                insn: index(r.insn_off)?,
+                file_name_off: r.file_name_off,
+                line_off: r.line_off,
+                line_col: r.line_col,
+            })
+        }));
+    }
+    (funcs, lines)
+}
+
+/// libbpf's name for the map of a data section: as much of the object's
+/// name (up to its first `.`) as fits before the section name in the
+/// kernel's 15 bytes.
+pub(crate) fn data_map_name(object: &str, section: &str) -> String {
+    let stem = object.split('.').next().unwrap_or(object);
+    let room = 15usize.saturating_sub(section.len()).min(stem.len());
+    let mut prefix = &stem[..room];
+    while !stem.is_char_boundary(prefix.len()) {
+        prefix = &prefix[..prefix.len() - 1];
+    }
+    format!("{prefix}{section}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_map_names_follow_libbpf() {
+        assert_eq!(data_map_name("minimal.bpf.o", ".bss"), "minimal.bss");
+        assert_eq!(
+            data_map_name("a_long_object_name.bpf.o", ".rodata"),
+            "a_long_.rodata"
+        );
+        assert_eq!(data_map_name("x.o", ".rodata.str1.1"), "x.rodata.str1.1");
+        assert_eq!(
+            data_map_name("x.o", ".data.a_very_long_name"),
+            ".data.a_very_long_name"
+        );
+    }
+
+    #[test]
+    fn fd_maps_carry_no_btf_types() {
+        assert!(!map_type_takes_btf_key_value(MapType::PROG_ARRAY));
+        assert!(map_type_takes_btf_key_value(MapType::HASH));
+    }
+}
