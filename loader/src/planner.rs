@@ -444,8 +444,9 @@ mod tests {
         assert_eq!(data_map_name("minimal.bpf.o", ".bss"), "minimal.bss");
         assert_eq!(
             data_map_name("a_long_object_name.bpf.o", ".rodata"),
-            "a_long_.rodata"
+            "a_long_o.rodata"
         );
+        assert_eq!(data_map_name("minimal_bpf", ".rodata"), "minimal_.rodata");
         assert_eq!(data_map_name("x.o", ".rodata.str1.1"), "x.rodata.str1.1");
         assert_eq!(
             data_map_name("x.o", ".data.a_very_long_name"),
