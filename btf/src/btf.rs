@@ -17,6 +17,8 @@ pub const BTF_MAGIC: u16 = 0xeb9f;
 /// Bound on reference chains followed by [`Btf::resolve_size`] and
 /// [`Btf::skip_mods_and_typedefs`] (the kernel uses the same bound).
 pub const MAX_RESOLVE_DEPTH: u32 = 32;
+/// Bound on the number of types [`Btf::resolve_align`] visits.
+pub const MAX_RESOLVE_STEPS: u32 = 1 << 16;
 
 /// Where the bytes of a [`Btf`] live.
 enum Storage<'a> {
@@ -757,17 +759,31 @@ impl<'a> Btf<'a> {
     /// The alignment in bytes of type `id` as the C compiler would choose it
     /// for BPF (natural alignment; pointers 8; structs the largest member
     /// alignment, or 1 if the recorded layout shows the struct is packed).
+    ///
+    /// Nested types are unfolded; the walk gives up after visiting
+    /// [`MAX_RESOLVE_STEPS`] types or nesting [`MAX_RESOLVE_DEPTH`] deep.
     pub fn resolve_align(&self, id: TypeId) -> Result<u32, Error> {
-        self.align_depth(id, 0)
+        let mut budget = MAX_RESOLVE_STEPS;
+        self.align_depth(id, 0, &mut budget).map_err(|e| match e {
+            Error::TooManySteps { steps, .. } => Error::TooManySteps { id, steps },
+            e => e,
+        })
     }
 
-    fn align_depth(&self, id: TypeId, depth: u32) -> Result<u32, Error> {
+    fn align_depth(&self, id: TypeId, depth: u32, budget: &mut u32) -> Result<u32, Error> {
         if depth > MAX_RESOLVE_DEPTH {
             return Err(Error::TooDeep {
                 id,
                 depth: MAX_RESOLVE_DEPTH,
             });
         }
+        if *budget == 0 {
+            return Err(Error::TooManySteps {
+                id,
+                steps: MAX_RESOLVE_STEPS,
+            });
+        }
+        *budget -= 1;
         let t = self.type_by_id(id)?;
         Ok(match t {
             Type::Int(i) => i.size.clamp(1, 8),
@@ -779,17 +795,21 @@ impl<'a> Btf<'a> {
             | Type::Const(r)
             | Type::Restrict(r)
             | Type::TypeTag(r) => {
-                self.align_depth(self.check_ref(id, r.ty, Field::Type)?, depth + 1)?
+                self.align_depth(self.check_ref(id, r.ty, Field::Type)?, depth + 1, budget)?
             }
-            Type::Var(v) => self.align_depth(self.check_ref(id, v.ty, Field::Type)?, depth + 1)?,
-            Type::Array(a) => {
-                self.align_depth(self.check_ref(id, a.elem, Field::ArrayElem)?, depth + 1)?
+            Type::Var(v) => {
+                self.align_depth(self.check_ref(id, v.ty, Field::Type)?, depth + 1, budget)?
             }
+            Type::Array(a) => self.align_depth(
+                self.check_ref(id, a.elem, Field::ArrayElem)?,
+                depth + 1,
+                budget,
+            )?,
             Type::Struct(c) | Type::Union(c) => {
                 let mut max = 1;
                 for (i, m) in c.members().enumerate() {
                     let ty = self.check_ref(id, m.ty, Field::Member(i as u32))?;
-                    let a = self.align_depth(ty, depth + 1)?;
+                    let a = self.align_depth(ty, depth + 1, budget)?;
                     // A member at an offset its natural alignment does not
                     // allow means the struct is packed.
                     if m.bitfield_size == 0 && m.bit_offset % (a * 8) != 0 {

@@ -87,16 +87,49 @@ impl BtfBuilder {
         b
     }
 
-    /// A builder holding a copy of every type of `src` (same ids, names
-    /// re-interned), to which more types can be added.
+    /// A builder holding a copy of `src`: the same records (ids unchanged)
+    /// and the same string section (every string offset unchanged, so
+    /// `.BTF.ext` and other references into it stay valid), to which more
+    /// types and strings can be added. Built in the same byte order, the
+    /// result is byte for byte `src`'s type and string sections.
     pub fn from_btf(src: &Btf<'_>) -> Result<BtfBuilder, Error> {
         let mut b = match src.base() {
             Some(base) => BtfBuilder::new_split(base),
             None => BtfBuilder::new(),
         };
-        for (id, t) in src.types() {
-            b.add_type_from(src, id, &t)?;
+        let strs = src.string_section();
+        b.strings = strs.to_vec();
+        b.str_table.clear();
+        let mut off = 0usize;
+        while off < strs.len() {
+            let n = strs[off..]
+                .iter()
+                .position(|&c| c == 0)
+                .unwrap_or(strs.len() - off);
+            let h = b.hasher.hash_one(&strs[off..off + n]);
+            let s = &b.strings;
+            let dup = b.str_table.find(h, |&o| {
+                let o = o as usize;
+                s.get(o..o + n) == Some(&strs[off..off + n]) && s.get(o + n) == Some(&0)
+            });
+            if dup.is_none() {
+                let (hasher, s) = (&b.hasher, &b.strings);
+                b.str_table.insert_unique(h, off as u32, |&o| {
+                    let rest = s.get(o as usize..).unwrap_or(&[]);
+                    let k = rest.iter().position(|&c| c == 0).unwrap_or(rest.len());
+                    hasher.hash_one(&rest[..k])
+                });
+            }
+            off += n + 1;
         }
+        let e = src.endian();
+        b.words.reserve(src.type_section().len() / 4);
+        b.words.extend(
+            src.type_section()
+                .chunks_exact(4)
+                .map(|c| e.u32([c[0], c[1], c[2], c[3]])),
+        );
+        b.nr_types = src.types().len() as u32;
         Ok(b)
     }
 

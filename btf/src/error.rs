@@ -155,7 +155,7 @@ pub enum Error {
     },
     /// A type record runs past the end of the type section.
     #[error(
-        "type [{id}] {kind} at type-section byte offset {offset}: record needs {need} bytes, \
+        "type [{id}] {kind:#} at type-section byte offset {offset}: record needs {need} bytes, \
          {have} left"
     )]
     RecordTruncated {
@@ -185,7 +185,7 @@ pub enum Error {
         max: u32,
     },
     /// A type record refers to a type id beyond the last type.
-    #[error("type [{from}] {kind} {field}: type id {target} out of range (last id is {max})")]
+    #[error("type [{from}] {kind:#} {field}: type id {target} out of range (last id is {max})")]
     BadTypeRef {
         /// The type holding the reference.
         from: TypeId,
@@ -213,7 +213,7 @@ pub enum Error {
         off: u32,
     },
     /// A type's name could not be read.
-    #[error("type [{id}] {kind} {field}: string offset {off} invalid ({reason})")]
+    #[error("type [{id}] {kind:#} {field}: string offset {off} invalid ({reason})")]
     BadName {
         /// The type.
         id: TypeId,
@@ -235,8 +235,17 @@ pub enum Error {
         /// The bound.
         depth: u32,
     },
+    /// A computation visited more types than its budget allows (malformed
+    /// BTF can make the unfolding of nested types exponential).
+    #[error("type [{id}]: gave up after visiting {steps} types")]
+    TooManySteps {
+        /// Where the computation started.
+        id: TypeId,
+        /// The budget.
+        steps: u32,
+    },
     /// An operation met a kind it does not apply to.
-    #[error("type [{id}] is {kind}, expected {expected}")]
+    #[error("type [{id}] is {kind:#}, expected {expected}")]
     UnexpectedKind {
         /// The type.
         id: TypeId,

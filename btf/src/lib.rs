@@ -53,12 +53,17 @@
 mod btf;
 mod builder;
 mod error;
+mod ext;
 mod fixup;
 mod types;
 
-pub use crate::btf::{BTF_MAGIC, Btf, Header, MAX_RESOLVE_DEPTH, NameIndex};
+pub use crate::btf::{BTF_MAGIC, Btf, Header, MAX_RESOLVE_DEPTH, MAX_RESOLVE_STEPS, NameIndex};
 pub use crate::builder::BtfBuilder;
 pub use crate::error::{Error, ExtSectionKind, Field};
+pub use crate::ext::{
+    BtfExt, BtfExtBuilder, CoreRelo, CoreReloKind, ExtHeader, ExtRecord, ExtSection, FuncInfo,
+    LineInfo,
+};
 pub use crate::fixup::{DatasecSource, fixup_datasecs};
 pub use crate::types::{
     Array, Composite, Datasec, DeclTag, Endian, Enum, EnumValue, Float, Func, FuncLinkage,
