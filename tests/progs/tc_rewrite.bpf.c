@@ -7,7 +7,8 @@
  *   retval 0 (TC_ACT_OK); data_out == data_in except data_out[14] == 0x42
  *   (bpf_skb_store_bytes at the first byte after the Ethernet header).
  *   data_in of exactly 14 bytes -> retval 2 (TC_ACT_SHOT), the helper fails.
- * EXPECT tc_classify (test_run with ctx_in/ctx_out = struct __sk_buff):
+ * EXPECT tc_classify (test_run with a ctx_out buffer for struct __sk_buff;
+ *   ctx_in optional, zeroed if given):
  *   ctx_out.mark (byte offset 8) == skb->len == len(data_in) (tc sees the
  *   Ethernet header); ctx_out.priority (offset 32) == 7;
  *   retval 2 (TC_ACT_SHOT) when len(data_in) > 128, else 0 (TC_ACT_OK).
