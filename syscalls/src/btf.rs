@@ -31,5 +31,5 @@ pub fn btf_load(data: &[u8], log: &mut VerifierLog) -> Result<BtfFd> {
         (r, attr.btf_log_true_size)
     })?;
     log::debug!(target: "oxbpf::syscalls", "btf_load {} bytes -> {:?}", data.len(), fd);
-    Ok(BtfFd::from(fd))
+    Ok(BtfFd::from_kernel(fd))
 }

@@ -69,6 +69,17 @@ pub enum Error {
         /// The error number.
         errno: Errno,
     },
+    /// An fd handed in as a map, program, BTF or link fd refers to
+    /// something else.
+    #[error("fd {fd} is {found}, not {expected}")]
+    FdKind {
+        /// The fd.
+        fd: i32,
+        /// The anonymous inode name expected (`anon_inode:bpf-map`...).
+        expected: &'static str,
+        /// What `/proc/self/fd` says it is.
+        found: String,
+    },
     /// Reading or writing a file (tracefs, sysfs, procfs) failed.
     #[error("{what} {}", path.display())]
     Io {

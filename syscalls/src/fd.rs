@@ -2,6 +2,7 @@
 //! is wanted. Each owns its fd (closed on drop) and is never 0, 1 or 2.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::path::PathBuf;
 
 use crate::enums::MapType;
 use crate::error::{Error, Result};
@@ -14,13 +15,51 @@ fn dup(fd: &OwnedFd, what: &str) -> Result<OwnedFd> {
     })
 }
 
+/// Checks that `fd` refers to a BPF object of the given kind, by the name
+/// of its anonymous inode (`/proc/self/fd/N` -> `anon_inode:bpf-map`).
+///
+/// The kernel answers `BPF_OBJ_GET_INFO_BY_FD` for any BPF object with
+/// that object's own info struct, so a program fd taken for a map would
+/// yield meaningless key and value sizes: the kind must be known before
+/// the sizes are trusted.
+fn check_kind(fd: BorrowedFd<'_>, expected: &'static str) -> Result<()> {
+    let path = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
+    let target = std::fs::read_link(&path).map_err(|source| Error::Io {
+        what: "checking the kind of an fd through",
+        path,
+        source,
+    })?;
+    if target.as_os_str() == expected {
+        Ok(())
+    } else {
+        Err(Error::FdKind {
+            fd: fd.as_raw_fd(),
+            expected,
+            found: target.to_string_lossy().into_owned(),
+        })
+    }
+}
+
 macro_rules! fd_handle {
-    ($(#[$meta:meta])* $name:ident) => {
+    ($(#[$meta:meta])* $name:ident = $inode:literal) => {
         $(#[$meta])*
         #[derive(Debug)]
         pub struct $name(OwnedFd);
 
         impl $name {
+            /// Wraps an fd the kernel returned for this kind of object.
+            pub(crate) fn from_kernel(fd: OwnedFd) -> Self {
+                $name(fd)
+            }
+
+            /// Wraps an fd that should refer to this kind of object (from
+            /// [`crate::obj_get`], a loader context...), checking its kind
+            #[doc = concat!("(`", $inode, "`).")]
+            pub fn from_owned(fd: OwnedFd) -> Result<Self> {
+                check_kind(fd.as_fd(), $inode)?;
+                Ok($name(fd))
+            }
+
             /// Duplicates the fd (`F_DUPFD_CLOEXEC`, above 2).
             pub fn try_clone(&self) -> Result<Self> {
                 dup(&self.0, stringify!($name)).map($name)
@@ -44,32 +83,23 @@ macro_rules! fd_handle {
                 h.0
             }
         }
-
-        impl From<OwnedFd> for $name {
-            /// Wraps an fd known to refer to this kind of object (from
-            /// [`crate::obj_get`], a loader context...). The kernel rejects
-            /// a wrong kind with `EINVAL` when the handle is used.
-            fn from(fd: OwnedFd) -> $name {
-                $name(fd)
-            }
-        }
     };
 }
 
 fd_handle! {
     /// A loaded BPF program.
-    ProgFd
+    ProgFd = "anon_inode:bpf-prog"
 }
 
 fd_handle! {
     /// A BTF object loaded into the kernel.
-    BtfFd
+    BtfFd = "anon_inode:btf"
 }
 
 fd_handle! {
     /// A BPF link; dropping it detaches the program unless the link is
     /// pinned.
-    LinkFd
+    LinkFd = "anon_inode:bpf_link"
 }
 
 /// What the kernel was told when the map was created: the sizes every
@@ -129,10 +159,16 @@ impl MapFd {
         MapFd { fd, meta }
     }
 
-    /// Wraps an fd that refers to a map (from [`crate::obj_get`], a loader
-    /// context...), asking the kernel for its sizes
-    /// (`BPF_OBJ_GET_INFO_BY_FD`). Fails if the fd is not a map.
+    /// Wraps an fd that should refer to a map (from [`crate::obj_get`], a
+    /// loader context...): checks that it is one (`anon_inode:bpf-map`),
+    /// then asks the kernel for its sizes (`BPF_OBJ_GET_INFO_BY_FD`).
     pub fn from_owned(fd: OwnedFd) -> Result<MapFd> {
+        check_kind(fd.as_fd(), "anon_inode:bpf-map")?;
+        MapFd::from_kernel(fd)
+    }
+
+    /// Wraps an fd the kernel returned for a map, asking for its sizes.
+    pub(crate) fn from_kernel(fd: OwnedFd) -> Result<MapFd> {
         let info = crate::obj::map_info_raw(fd.as_fd())?;
         let meta = MapMeta {
             map_type: info.r#type,

@@ -24,7 +24,7 @@
 //!   failure and grow the buffer on `ENOSPC`, see [`VerifierLog`]).
 //!
 //! ```
-//! use oxbpf_asm::{Insn, opcode::*};
+//! use oxbpf_asm::Insn;
 //! use oxbpf_syscalls::*;
 //!
 //! # fn main() -> Result<(), Error> {
@@ -35,10 +35,7 @@
 //! assert!(map_lookup_elem(&map, &1u32.to_ne_bytes(), &mut value, 0)?);
 //!
 //! // An XDP program `r0 = 2; exit`, run once on a 64-byte packet.
-//! let insns = [
-//!     Insn::new(class::ALU64 | source::K | 0xb0, 0, 0, 0, 2), // mov r0, 2
-//!     Insn::new(class::JMP | 0x90, 0, 0, 0, 0),               // exit
-//! ];
+//! let insns = [Insn::mov64_imm(0, 2), Insn::exit()];
 //! let mut opts = ProgLoadOptions::new(ProgType::XDP, &insns, c"GPL");
 //! opts.name = "pass";
 //! let prog = prog_load(&opts, &mut VerifierLog::new())?;

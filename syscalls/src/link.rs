@@ -180,7 +180,7 @@ pub fn link_create(
     // call. BPF_LINK_CREATE returns a new fd.
     let fd = unsafe { sys::bpf_fd(cmd, &mut a) }?;
     log::debug!(target: "oxbpf::syscalls", "link_create {attach_type} -> {fd:?}");
-    Ok(LinkFd::from(fd))
+    Ok(LinkFd::from_kernel(fd))
 }
 
 /// `BPF_LINK_UPDATE`: replaces the link's program by `new_prog`; with
@@ -223,5 +223,5 @@ pub fn raw_tracepoint_open(name: Option<&CStr>, prog: &ProgFd) -> Result<LinkFd>
     // SAFETY: `name` is zero or points to the borrowed NUL-terminated
     // string, alive for the call; the command returns a new fd.
     let fd = unsafe { sys::bpf_fd(cmd, &mut a) }?;
-    Ok(LinkFd::from(fd))
+    Ok(LinkFd::from_kernel(fd))
 }

@@ -43,7 +43,7 @@ pub fn obj_pin(fd: impl AsFd, path: &Path) -> Result<()> {
 /// `BPF_OBJ_GET`: opens the object pinned at `path`. `file_flags` is 0,
 /// `BPF_F_RDONLY` or `BPF_F_WRONLY` (see [`crate::attr::file_flags`]).
 /// Wrap the result in the handle of its kind ([`MapFd::from_owned`],
-/// `ProgFd::from`...).
+/// [`ProgFd::from_owned`]...), which checks the kind.
 pub fn obj_get(path: &Path, file_flags: u32) -> Result<OwnedFd> {
     let cmd = Cmd::OBJ_GET;
     let p = c_path("obj_get", path)?;
@@ -215,20 +215,20 @@ fn get_fd_by_id(cmd: Cmd, id: u32, open_flags: u32) -> Result<OwnedFd> {
 
 /// `BPF_PROG_GET_FD_BY_ID`.
 pub fn prog_get_fd_by_id(id: u32) -> Result<ProgFd> {
-    get_fd_by_id(Cmd::PROG_GET_FD_BY_ID, id, 0).map(ProgFd::from)
+    get_fd_by_id(Cmd::PROG_GET_FD_BY_ID, id, 0).map(ProgFd::from_kernel)
 }
 
 /// `BPF_MAP_GET_FD_BY_ID` (read-write), then the map's sizes.
 pub fn map_get_fd_by_id(id: u32) -> Result<MapFd> {
-    MapFd::from_owned(get_fd_by_id(Cmd::MAP_GET_FD_BY_ID, id, 0)?)
+    MapFd::from_kernel(get_fd_by_id(Cmd::MAP_GET_FD_BY_ID, id, 0)?)
 }
 
 /// `BPF_BTF_GET_FD_BY_ID`.
 pub fn btf_get_fd_by_id(id: u32) -> Result<BtfFd> {
-    get_fd_by_id(Cmd::BTF_GET_FD_BY_ID, id, 0).map(BtfFd::from)
+    get_fd_by_id(Cmd::BTF_GET_FD_BY_ID, id, 0).map(BtfFd::from_kernel)
 }
 
 /// `BPF_LINK_GET_FD_BY_ID`.
 pub fn link_get_fd_by_id(id: u32) -> Result<LinkFd> {
-    get_fd_by_id(Cmd::LINK_GET_FD_BY_ID, id, 0).map(LinkFd::from)
+    get_fd_by_id(Cmd::LINK_GET_FD_BY_ID, id, 0).map(LinkFd::from_kernel)
 }

@@ -271,7 +271,7 @@ pub fn prog_load(opts: &ProgLoadOptions<'_>, log: &mut VerifierLog) -> Result<Pr
         }
     })?;
     log::debug!(target: "oxbpf::syscalls", "prog_load {:?} {} insns -> {:?}", opts.name, opts.insns.len(), fd);
-    Ok(ProgFd::from(fd))
+    Ok(ProgFd::from_kernel(fd))
 }
 
 /// The fast path / log retry / grow-on-ENOSPC loop shared by
