@@ -127,6 +127,11 @@ fn main() {
     );
     println!("name index build:         {index_t:?}");
     println!(
+        "index heap: {} KiB (id->offset {} KiB)",
+        btf.index_heap_bytes() / 1024,
+        Btf::parse(&data).unwrap().index_heap_bytes() / 1024
+    );
+    println!(
         "{} lookups incl. index build: {first_t:?}; after: {lookup_t:?} ({:.1} ns each)",
         sample.len(),
         lookup_t.as_nanos() as f64 / sample.len() as f64

@@ -93,6 +93,23 @@ impl BtfBuilder {
     /// types and strings can be added. Built in the same byte order, the
     /// result is byte for byte `src`'s type and string sections.
     pub fn from_btf(src: &Btf<'_>) -> Result<BtfBuilder, Error> {
+        let mut b = BtfBuilder::with_strings_from(src);
+        let e = src.endian();
+        b.words.reserve(src.type_section().len() / 4);
+        b.words.extend(
+            src.type_section()
+                .chunks_exact(4)
+                .map(|c| e.u32([c[0], c[1], c[2], c[3]])),
+        );
+        b.nr_types = src.types().len() as u32;
+        Ok(b)
+    }
+
+    /// A builder with no types (ids start where `src`'s own types start)
+    /// holding `src`'s string section verbatim, so that records copied or
+    /// rewritten from `src` keep their string offsets. The way to rewrite a
+    /// BTF type by type while keeping ids and strings stable.
+    pub fn with_strings_from(src: &Btf<'_>) -> BtfBuilder {
         let mut b = match src.base() {
             Some(base) => BtfBuilder::new_split(base),
             None => BtfBuilder::new(),
@@ -122,15 +139,7 @@ impl BtfBuilder {
             }
             off += n + 1;
         }
-        let e = src.endian();
-        b.words.reserve(src.type_section().len() / 4);
-        b.words.extend(
-            src.type_section()
-                .chunks_exact(4)
-                .map(|c| e.u32([c[0], c[1], c[2], c[3]])),
-        );
-        b.nr_types = src.types().len() as u32;
-        Ok(b)
+        b
     }
 
     /// The id the next added type will get.

