@@ -142,9 +142,9 @@ impl Header {
         len: u32,
         have: usize,
     ) -> Result<std::ops::Range<usize>, Error> {
-        let start = self.hdr_len as usize + off as usize;
-        let end = start + len as usize; // cannot overflow: three u32s in a usize
-        if end > have {
+        let start = u64::from(self.hdr_len) + u64::from(off);
+        let end = start + u64::from(len);
+        if end > have as u64 {
             return Err(Error::SectionOutOfBounds {
                 section: name,
                 off,
@@ -153,7 +153,7 @@ impl Header {
                 have,
             });
         }
-        Ok(start..end)
+        Ok(start as usize..end as usize)
     }
 }
 

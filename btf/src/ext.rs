@@ -318,9 +318,9 @@ impl<'a> BtfExt<'a> {
         }
         let sub = |kind: ExtSectionKind, (off, len): (u32, u32)| -> Result<SubSection<'a>, Error> {
             let name = kind_name(kind);
-            let start = hdr.hdr_len as usize + off as usize;
-            let end = start + len as usize;
-            if end > data.len() {
+            let start = u64::from(hdr.hdr_len) + u64::from(off);
+            let end = start + u64::from(len);
+            if end > data.len() as u64 {
                 return Err(Error::SectionOutOfBounds {
                     section: name,
                     off,
@@ -329,7 +329,7 @@ impl<'a> BtfExt<'a> {
                     have: data.len(),
                 });
             }
-            parse_sub(kind, &data[start..end], hdr.endian, btf)
+            parse_sub(kind, &data[start as usize..end as usize], hdr.endian, btf)
         };
         let ext = BtfExt {
             hdr,

@@ -976,3 +976,59 @@ pub(crate) fn decode(rec: &[u8], e: Endian) -> Type<'_> {
         Some(Kind::Void) | None => Type::Void,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_round_trip_and_print() {
+        for v in 0..=Kind::MAX {
+            let k = Kind::from_u32(v).unwrap();
+            assert_eq!(k as u32, v);
+            assert_eq!(format!("{k:#}"), k.upper_name());
+            assert_eq!(k.to_string(), k.name());
+        }
+        assert_eq!(Kind::from_u32(Kind::MAX + 1), None);
+        assert_eq!(
+            format!("{} {:#}", Kind::Enum64, Kind::FuncProto),
+            "enum64 FUNC_PROTO"
+        );
+    }
+
+    #[test]
+    fn member_offsets_honor_kind_flag() {
+        let mut rec = Vec::new();
+        for w in [5u32, 1, (3 << 24) | 17] {
+            rec.extend_from_slice(&w.to_le_bytes());
+        }
+        let c = |kind_flag| Composite {
+            name_off: 0,
+            size: 4,
+            kind_flag,
+            members: &rec,
+            endian: Endian::Little,
+        };
+        let m = c(true).member(0).unwrap();
+        assert_eq!((m.bit_offset, m.bitfield_size), (17, 3));
+        let m = c(false).member(0).unwrap();
+        assert_eq!((m.bit_offset, m.bitfield_size), ((3 << 24) | 17, 0));
+        assert_eq!(c(true).member(1), None);
+        assert_eq!(c(true).member(usize::MAX), None);
+    }
+
+    #[test]
+    fn int_encoding_bits() {
+        let e = IntEncoding::SIGNED | IntEncoding::CHAR;
+        assert!(e.is_signed() && e.is_char() && !e.is_bool());
+        assert!(IntEncoding::BOOL.is_bool());
+    }
+
+    #[test]
+    fn linkage_values_round_trip() {
+        for v in 0..5 {
+            assert_eq!(FuncLinkage::from_u16(v).to_u16(), v);
+            assert_eq!(VarLinkage::from_u32(u32::from(v)).to_u32(), u32::from(v));
+        }
+    }
+}

@@ -114,6 +114,8 @@ fn fixed_object_btf_loads() {
             assert_eq!(parsed.kind(id).unwrap(), t.kind());
         }
         check_fixed(obj, &parsed, &src);
+        // Fixing is idempotent.
+        assert_eq!(fixup_datasecs(&parsed, &src).unwrap(), fixed, "{obj}");
         if let Err(e) = btf_load(&fixed) {
             panic!("{obj}: {e}");
         }
