@@ -30,13 +30,10 @@ pub fn run(ws: &Workspace, args: &[String]) -> Result<(), Error> {
 /// `cargo xtask ci`: formatting, lints, then [`run`].
 pub fn ci(ws: &Workspace) -> Result<(), Error> {
     let cargo = cargo_program();
-    for (what, args) in [
+    for (component, args) in [
+        ("rustfmt", &["fmt", "--all", "--", "--check"][..]),
         (
-            "cargo fmt --all -- --check",
-            &["fmt", "--all", "--", "--check"][..],
-        ),
-        (
-            "cargo clippy --workspace --all-targets -- -D warnings",
+            "clippy",
             &[
                 "clippy",
                 "--workspace",
@@ -47,19 +44,31 @@ pub fn ci(ws: &Workspace) -> Result<(), Error> {
             ][..],
         ),
     ] {
+        let sub = args[0];
+        let present = Command::new(&cargo)
+            .args([sub, "--version"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !present {
+            return Err(Error::MissingTool {
+                tool: format!("cargo {sub}"),
+                hint: format!("rustup component add {component}"),
+            });
+        }
+        let what = format!("cargo {}", args.join(" "));
         println!("==> {what}");
         let status = Command::new(&cargo)
             .args(args)
             .current_dir(ws.root())
             .status()
             .map_err(|e| Error::Spawn {
-                program: what.to_string(),
+                program: what.clone(),
                 source: e,
             })?;
         if !status.success() {
-            return Err(Error::Failed(format!(
-                "`{what}` failed ({status}); for a missing subcommand: rustup component add rustfmt clippy"
-            )));
+            return Err(Error::Failed(format!("`{what}` failed ({status})")));
         }
     }
     println!("==> cargo xtask test");
