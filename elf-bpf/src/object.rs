@@ -517,7 +517,7 @@ impl Object {
     /// to the functions they fall in.
     fn read_relocations(&mut self, ctx: &Ctx<'_>) -> Result<()> {
         for (_, header) in ctx.sections.enumerate() {
-            let Some((rels, _symtab)) = header.rel(ctx.endian, ctx.data)? else {
+            let Some((rels, symtab)) = header.rel(ctx.endian, ctx.data)? else {
                 continue;
             };
             let target = header.sh_info(ctx.endian) as usize;
@@ -525,6 +525,15 @@ impl Object {
                 continue;
             };
             let section = ctx.section_name(target);
+            if symtab != ctx.symbols.section() {
+                return Err(Error::section(
+                    &section,
+                    format!(
+                        "relocations refer to section #{} instead of the symbol table",
+                        symtab.0
+                    ),
+                ));
+            }
             for rel in rels {
                 let offset = rel.r_offset(ctx.endian);
                 let r_type = rel.r_type(ctx.endian).0;

@@ -257,3 +257,109 @@ fn random_bytes_and_odd_headers_are_errors() {
     let err = Object::parse(&not_bpf).unwrap_err();
     assert!(err.to_string().contains("EM_BPF"), "{err}");
 }
+
+/// Byte offsets of ELF64 structures in `LE`, found with the `object` crate.
+mod layout {
+    use object::read::elf::{FileHeader, SectionHeader};
+    use object::{LittleEndian as LE, elf};
+
+    pub struct Places {
+        /// File offset of the section header table.
+        pub shoff: usize,
+        /// Index of the first SHT_REL section applying to code.
+        pub rel_index: usize,
+        /// File offset of that section's contents (its Elf64_Rel array).
+        pub rel_data: usize,
+        /// File offset of the symbol table's contents.
+        pub symtab_data: usize,
+        /// Number of symbols.
+        pub nsyms: usize,
+    }
+
+    pub fn find(data: &[u8]) -> Places {
+        let header = elf::FileHeader64::<LE>::parse(data).unwrap();
+        let sections = header.sections(LE, data).unwrap();
+        let mut rel = None;
+        let mut symtab = None;
+        for (i, s) in sections.enumerate() {
+            if s.sh_type(LE) == elf::SHT_REL && rel.is_none() {
+                let target = sections
+                    .section(object::SectionIndex(s.sh_info(LE) as usize))
+                    .unwrap();
+                if target.sh_flags(LE).contains(elf::SHF_EXECINSTR) {
+                    rel = Some((i.0, s.sh_offset(LE) as usize));
+                }
+            }
+            if s.sh_type(LE) == elf::SHT_SYMTAB {
+                symtab = Some((s.sh_offset(LE) as usize, s.sh_size(LE) as usize / 24));
+            }
+        }
+        let (rel_index, rel_data) = rel.unwrap();
+        let (symtab_data, nsyms) = symtab.unwrap();
+        Places {
+            shoff: header.e_shoff(LE) as usize,
+            rel_index,
+            rel_data,
+            symtab_data,
+            nsyms,
+        }
+    }
+}
+
+fn corrupt(f: impl FnOnce(&mut Vec<u8>, &layout::Places)) -> String {
+    let mut bytes = LE.to_vec();
+    let places = layout::find(LE);
+    f(&mut bytes, &places);
+    match Object::parse(&bytes) {
+        Ok(_) => panic!("a corrupted object parsed"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn out_of_range_indices_are_named() {
+    // Relocation whose symbol index is past the symbol table.
+    let msg = corrupt(|b, p| {
+        let info = p.rel_data + 8;
+        let sym = (p.nsyms as u64 + 1000) << 32 | 1;
+        b[info..info + 8].copy_from_slice(&sym.to_le_bytes());
+    });
+    assert!(
+        msg.contains("symbol index") && msg.contains("out of range"),
+        "{msg}"
+    );
+
+    // Relocation pointing past the end of its section.
+    let msg = corrupt(|b, p| {
+        b[p.rel_data..p.rel_data + 8].copy_from_slice(&0x10_0000u64.to_le_bytes());
+    });
+    assert!(msg.contains("relocation at byte offset 0x100000"), "{msg}");
+
+    // Relocation not on an instruction boundary.
+    let msg = corrupt(|b, p| {
+        let off = u64::from_le_bytes(b[p.rel_data..p.rel_data + 8].try_into().unwrap());
+        b[p.rel_data..p.rel_data + 8].copy_from_slice(&(off + 3).to_le_bytes());
+    });
+    assert!(msg.contains("instruction boundary"), "{msg}");
+
+    // A REL section whose sh_link names no symbol table.
+    let msg = corrupt(|b, p| {
+        let link = p.shoff + p.rel_index * 64 + 40;
+        b[link..link + 4].copy_from_slice(&9999u32.to_le_bytes());
+    });
+    assert!(!msg.is_empty());
+
+    // A function symbol whose size runs past its section.
+    let msg = corrupt(|b, p| {
+        for i in 0..p.nsyms {
+            let sym = p.symtab_data + i * 24;
+            if b[sym + 4] & 0xf == 2 {
+                // STT_FUNC: make st_size huge.
+                b[sym + 16..sym + 24].copy_from_slice(&0x8000_0000u64.to_le_bytes());
+                return;
+            }
+        }
+        panic!("no function symbol");
+    });
+    assert!(msg.contains("past section end"), "{msg}");
+}
