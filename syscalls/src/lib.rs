@@ -22,6 +22,15 @@
 //!   naming the command and errno, or [`Error::Verifier`] with the whole
 //!   verifier log ([`prog_load`] and [`btf_load`] retry with a log on
 //!   failure and grow the buffer on `ENOSPC`, see [`VerifierLog`]).
+//!   Wrappers take slices, never raw pointers, and check every length the
+//!   kernel will trust (map key and value sizes, record counts, `fd_array`
+//!   indices) before the call.
+//! - **Tracing.** [`tracepoint_id`] (tracefs found or mounted),
+//!   [`perf_event_open_tracepoint`], and [`link_create`] with
+//!   `BPF_PERF_EVENT` or the perf ioctls ([`perf_event_set_bpf`]) for
+//!   kernels before 5.15; [`raw_tracepoint_open`].
+//! - **Kernel facts.** [`kernel_version`], [`possible_cpus`],
+//!   [`mount_bpffs`].
 //!
 //! ```
 //! use oxbpf_asm::Insn;

@@ -4,6 +4,7 @@ use std::ffi::CStr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use oxbpf_asm::Insn;
+use oxbpf_asm::opcode::pseudo;
 
 use crate::attr::{ProgLoadAttr, TestRunAttr, obj_name};
 use crate::enums::{AttachType, Cmd, ProgType};
@@ -188,6 +189,29 @@ fn records(what: &str, data: &[u8], rec_size: u32) -> Result<u32> {
         .map_err(|_| Error::invalid(format!("prog_load: too many {what} records")))
 }
 
+/// Checks that every `fd_array` index the instructions use is inside
+/// `fd_array`: the kernel reads `fd_array[idx]` for each one without
+/// knowing the array's length.
+fn check_fd_array_indices(insns: &[Insn], fd_array_len: usize) -> Result<()> {
+    for (i, insn) in insns.iter().enumerate() {
+        let idx = if insn.is_ld_imm64()
+            && matches!(insn.src(), pseudo::MAP_IDX | pseudo::MAP_IDX_VALUE)
+        {
+            insn.imm as u32 as usize
+        } else if insn.is_kfunc_call() && insn.off != 0 {
+            insn.off as u16 as usize
+        } else {
+            continue;
+        };
+        if idx >= fd_array_len {
+            return Err(Error::invalid(format!(
+                "prog_load: instruction {i} uses fd_array[{idx}], fd_array has {fd_array_len} fds"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Builds the attribute. Pointer fields point into `opts` and `fd_array`.
 fn prog_load_attr(opts: &ProgLoadOptions<'_>, fd_array: &[i32]) -> Result<ProgLoadAttr> {
     if opts.attach_prog.is_some() && opts.attach_btf_obj.is_some() {
@@ -195,6 +219,7 @@ fn prog_load_attr(opts: &ProgLoadOptions<'_>, fd_array: &[i32]) -> Result<ProgLo
             "prog_load: attach_prog and attach_btf_obj are exclusive",
         ));
     }
+    check_fd_array_indices(opts.insns, fd_array.len())?;
     let insn_cnt = u32::try_from(opts.insns.len())
         .map_err(|_| Error::invalid(format!("prog_load: {} instructions", opts.insns.len())))?;
     let mut a = ProgLoadAttr {
@@ -262,7 +287,9 @@ pub fn prog_load(opts: &ProgLoadOptions<'_>, log: &mut VerifierLog) -> Result<Pr
             // SAFETY: every pointer of `attr` points into `opts` (insns,
             // license, func/line info, core relos), `fd_array` or `buf`,
             // with the counts and sizes set from those slices by
-            // prog_load_attr and above; all are borrowed for the call.
+            // prog_load_attr and above (every fd_array index the
+            // instructions use was checked to be inside `fd_array`); all
+            // are borrowed for the call.
             let r = unsafe { sys::bpf_fd(Cmd::PROG_LOAD, &mut attr) };
             match r {
                 Err(ref e) if e.errno() == Some(Errno::AGAIN) && tries < 5 => tries += 1,

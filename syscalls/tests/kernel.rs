@@ -691,6 +691,29 @@ fn prog_load_options_are_checked() {
     let e = prog_load(&o, &mut VerifierLog::new()).unwrap_err();
     assert!(matches!(e, Error::InvalidInput { .. }), "{e}");
 
+    // An fd_array index outside fd_array.
+    let map = counter_map();
+    let mut insns = Insn::ld_map_idx(1, 1).to_vec();
+    insns.extend([Insn::mov64_imm(0, 2), Insn::exit()]);
+    let fds = [map.as_fd()];
+    let mut o = ProgLoadOptions::new(ProgType::XDP, &insns, c"GPL");
+    o.fd_array = &fds;
+    let e = prog_load(&o, &mut VerifierLog::new()).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("instruction 0 uses fd_array[1], fd_array has 1 fds"),
+        "{e}"
+    );
+    // Index 0 is fine, and the kernel resolves it to the map.
+    insns[0..2].copy_from_slice(&Insn::ld_map_idx(1, 0));
+    let mut o = ProgLoadOptions::new(ProgType::XDP, &insns, c"GPL");
+    o.fd_array = &fds;
+    let prog = prog_load(&o, &mut VerifierLog::new()).unwrap();
+    assert_eq!(
+        prog_map_ids(&prog).unwrap(),
+        vec![map_info(&map).unwrap().id]
+    );
+
     let mut a = MapCreateAttr::new(MapType::ARRAY, 4, 4, 1);
     a.excl_prog_hash = 0x1000;
     assert!(matches!(
