@@ -58,6 +58,16 @@ pub enum Error {
         site: String,
     },
 
+    /// A program's calls could not be linked to its subprograms.
+    #[error("program {program}: linking subprograms")]
+    Link {
+        /// Program name.
+        program: String,
+        /// What went wrong.
+        #[source]
+        source: oxbpf_reloc::LinkError,
+    },
+
     /// A program or map name that the object does not have.
     #[error("no {kind} named {name:?} in the object")]
     NotFound {

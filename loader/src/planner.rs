@@ -5,11 +5,12 @@ use oxbpf_asm::Insn;
 use oxbpf_btf::{Btf, BtfExt, Kind};
 use std::path::Path;
 
-use oxbpf_elf_bpf::{DataKind, Function, MapDef, Pinning, RelocTarget};
+use oxbpf_elf_bpf::{DataKind, Function, MapDef, Pinning, RelocTarget, Relocation};
 use oxbpf_plan::{
     CreateMap, Freeze, FuncInfo, InsnIdx, LineInfo, LoadBtf, LoadProg, Op, Patch, PatchKind, Pin,
     Plan, Ref, ReuseMap, UpdateElem,
 };
+use oxbpf_reloc::{Placed, link_program};
 use oxbpf_syscalls::MapType;
 
 use crate::error::{Error, Result};
@@ -246,6 +247,13 @@ impl Builder<'_> {
     /// and their func_info and line_info.
     fn load_programs(&mut self) -> Result<()> {
         let obj = self.obj;
+        let functions: Vec<&Function> = obj
+            .elf
+            .programs
+            .iter()
+            .map(|p| &p.function)
+            .chain(&obj.elf.subprograms)
+            .collect();
         for prog in obj.programs() {
             if !prog.autoload() {
                 self.layout.programs.push(None);
@@ -271,11 +279,19 @@ impl Builder<'_> {
                         Some(self.attach_btf_id(prog.name(), def.name, &elf.attach_target)?);
                 }
             }
-            load.insns = elf.function.insns.clone();
-            self.relocate(&elf.function, &mut load)?;
+            let linked = link_program(&elf.function, &functions).map_err(|e| Error::Link {
+                program: prog.name().to_owned(),
+                source: e,
+            })?;
+            load.insns = linked.insns;
+            self.relocate(&linked.relocations, &mut load)?;
             if let (Some(btf), Some(ext)) = (self.layout.btf, &self.btf_ext) {
                 load.btf = Some(btf);
-                (load.func_info, load.line_info) = function_infos(ext, &elf.function);
+                for placed in &linked.functions {
+                    let (funcs, lines) = function_infos(ext, placed);
+                    load.func_info.extend(funcs);
+                    load.line_info.extend(lines);
+                }
             }
             let r = self.plan.push(Op::LoadProg(load));
             self.layout.programs.push(Some(r));
@@ -283,9 +299,9 @@ impl Builder<'_> {
         Ok(())
     }
 
-    /// Turns a function's relocations into patch points.
-    fn relocate(&self, func: &Function, load: &mut LoadProg) -> Result<()> {
-        for reloc in &func.relocations {
+    /// Turns a linked program's relocations into patch points.
+    fn relocate(&self, relocations: &[Relocation], load: &mut LoadProg) -> Result<()> {
+        for reloc in relocations {
             let site = || {
                 format!(
                     "program {} instruction {} ({})",
@@ -302,10 +318,7 @@ impl Builder<'_> {
                     })?,
                 },
                 RelocTarget::Call(_) | RelocTarget::FuncAddr(_) => {
-                    return Err(Error::Unsupported {
-                        what: "bpf-to-bpf calls and callbacks".into(),
-                        site: site(),
-                    });
+                    unreachable!("link_program resolved calls and function addresses")
                 }
                 RelocTarget::Extern { name, .. } => {
                     return Err(Error::Unsupported {
@@ -318,18 +331,6 @@ impl Builder<'_> {
             let slot: &mut Insn = &mut load.insns[reloc.insn];
             slot.imm = 0;
             load.patches.push(Patch { insn, kind });
-        }
-        if let Some(i) = func
-            .insns
-            .iter()
-            .position(|insn| insn.code == 0x85 && insn.src() == oxbpf_asm::opcode::pseudo::CALL)
-        {
-            if !func.relocations.iter().any(|r| r.insn == i) {
-                return Err(Error::Unsupported {
-                    what: "bpf-to-bpf calls".into(),
-                    site: format!("program {} instruction {i}", load.name),
-                });
-            }
         }
         Ok(())
     }
@@ -384,14 +385,14 @@ fn map_type_takes_btf_key_value(t: MapType) -> bool {
     )
 }
 
-/// The func_info and line_info records of one function, with instruction
-/// offsets made relative to the function.
-fn function_infos(ext: &BtfExt<'_>, func: &Function) -> (Vec<FuncInfo>, Vec<LineInfo>) {
-    let start = func.offset;
-    let end = start + 8 * func.insns.len() as u64;
+/// The func_info and line_info records of one placed function, with
+/// instruction offsets moved to where the function sits in its program.
+fn function_infos(ext: &BtfExt<'_>, func: &Placed) -> (Vec<FuncInfo>, Vec<LineInfo>) {
+    let start = func.origin.offset;
+    let end = start + 8 * func.len as u64;
     let index = |byte_off: u32| -> Option<InsnIdx> {
         let off = u64::from(byte_off);
-        (off >= start && off < end).then(|| InsnIdx(((off - start) / 8) as usize))
+        (off >= start && off < end).then(|| InsnIdx(func.start.0 + ((off - start) / 8) as usize))
     };
     let mut funcs = Vec::new();
     let mut lines = Vec::new();

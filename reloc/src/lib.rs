@@ -6,3 +6,7 @@
 //! `oxbpf-elf-bpf` and patch points in `oxbpf-plan`; the objects and CO-RE
 //! issues move the rest of the transforms here.
 #![forbid(unsafe_code)]
+
+pub mod link;
+
+pub use link::{LinkError, Linked, Placed, link_program};

@@ -1,0 +1,382 @@
+//! Subprogram linking: one entry program plus every function it calls,
+//! laid out as one instruction sequence with call offsets fixed.
+//!
+//! The entry program comes first; each function it reaches — through
+//! `call` instructions (bpf-to-bpf calls) or `ld_imm64` of a function's
+//! address (callbacks for `bpf_loop`, `bpf_for_each_map_elem`...) — is
+//! appended once, in the order it is first reached. A function shared by
+//! several programs is appended to each of them. Relocations that are not
+//! calls (maps, data, externs) are carried over with their instruction
+//! indices moved to where their function now sits.
+
+use std::collections::HashMap;
+
+use oxbpf_asm::opcode::pseudo;
+use oxbpf_asm::{Insn, InsnIdx};
+use oxbpf_elf_bpf::{FuncRef, Function, RelocTarget, Relocation};
+
+/// A linked program.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Linked {
+    /// The instructions: the entry program, then the functions it reaches.
+    pub insns: Vec<Insn>,
+    /// The relocations still to apply (maps, data, externs), with indices
+    /// into `insns`.
+    pub relocations: Vec<Relocation>,
+    /// Where each function starts in `insns`, entry program first.
+    pub functions: Vec<Placed>,
+}
+
+/// A function placed in a linked program.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Placed {
+    /// The function's name.
+    pub name: String,
+    /// Its place in the object.
+    pub origin: FuncRef,
+    /// Its section's name.
+    pub section: String,
+    /// Its first instruction in the linked program.
+    pub start: InsnIdx,
+    /// Its number of instruction slots.
+    pub len: usize,
+}
+
+/// Why a program cannot be linked.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LinkError {
+    /// A call or function address names no function of the object.
+    #[error(
+        "{function} instruction {insn}: {what} targets section #{section} offset {offset}, which starts no function"
+    )]
+    NoTarget {
+        /// The function holding the instruction.
+        function: String,
+        /// Its index in that function.
+        insn: usize,
+        /// `"call"` or `"function address"`.
+        what: &'static str,
+        /// Target section index.
+        section: usize,
+        /// Target byte offset.
+        offset: u64,
+    },
+    /// The linked program would be longer than an instruction offset reaches.
+    #[error("linked program of {insns} instructions is too large")]
+    TooLarge {
+        /// Its length.
+        insns: usize,
+    },
+}
+
+/// Links `entry` with the functions it reaches among `functions` (every
+/// function of the object: programs and subprograms).
+pub fn link_program(entry: &Function, functions: &[&Function]) -> Result<Linked, LinkError> {
+    let by_place: HashMap<FuncRef, &Function> = functions
+        .iter()
+        .map(|f| {
+            (
+                FuncRef {
+                    section_index: f.section_index,
+                    offset: f.offset,
+                },
+                *f,
+            )
+        })
+        .collect();
+    let mut linked = Linked {
+        insns: Vec::new(),
+        relocations: Vec::new(),
+        functions: Vec::new(),
+    };
+    let mut start_of: HashMap<FuncRef, usize> = HashMap::new();
+    let mut queue: Vec<&Function> = vec![entry];
+    let mut next = 0;
+    let entry_ref = FuncRef {
+        section_index: entry.section_index,
+        offset: entry.offset,
+    };
+    start_of.insert(entry_ref, 0);
+    // Fixups to make once every function's start is known:
+    // (insn index in `linked.insns`, target, is call).
+    let mut fixups: Vec<(usize, FuncRef, bool)> = Vec::new();
+    while let Some(&func) = queue.get(next) {
+        next += 1;
+        let origin = FuncRef {
+            section_index: func.section_index,
+            offset: func.offset,
+        };
+        let base = linked.insns.len();
+        linked.functions.push(Placed {
+            name: func.name.clone(),
+            origin,
+            section: func.section.clone(),
+            start: InsnIdx(base),
+            len: func.insns.len(),
+        });
+        linked.insns.extend_from_slice(&func.insns);
+        let mut targets: Vec<(usize, FuncRef, bool)> = Vec::new();
+        for reloc in &func.relocations {
+            match reloc.target {
+                RelocTarget::Call(target) => targets.push((reloc.insn, target, true)),
+                RelocTarget::FuncAddr(target) => targets.push((reloc.insn, target, false)),
+                _ => {
+                    let mut moved = reloc.clone();
+                    moved.insn += base;
+                    linked.relocations.push(moved);
+                }
+            }
+        }
+        // Calls within the section that the compiler resolved itself carry
+        // no relocation: their target is relative to the call.
+        for (i, insn) in func.insns.iter().enumerate() {
+            let is_local_call = insn.code == 0x85 && insn.src() == pseudo::CALL;
+            if is_local_call && !func.relocations.iter().any(|r| r.insn == i) {
+                let offset = (func.offset as i64 + 8 * (i as i64 + 1 + i64::from(insn.imm))) as u64;
+                targets.push((
+                    i,
+                    FuncRef {
+                        section_index: func.section_index,
+                        offset,
+                    },
+                    true,
+                ));
+            }
+        }
+        for (i, target, is_call) in targets {
+            let Some(&callee) = by_place.get(&target) else {
+                return Err(LinkError::NoTarget {
+                    function: func.name.clone(),
+                    insn: i,
+                    what: if is_call { "call" } else { "function address" },
+                    section: target.section_index,
+                    offset: target.offset,
+                });
+            };
+            if !start_of.contains_key(&target) {
+                // Placed when dequeued; its start is known by then since
+                // functions are appended in queue order.
+                let start =
+                    linked.insns.len() + queue[next..].iter().map(|f| f.insns.len()).sum::<usize>();
+                start_of.insert(target, start);
+                queue.push(callee);
+            }
+            fixups.push((base + i, target, is_call));
+        }
+    }
+    if linked.insns.len() > i32::MAX as usize {
+        return Err(LinkError::TooLarge {
+            insns: linked.insns.len(),
+        });
+    }
+    for (at, target, is_call) in fixups {
+        let rel = start_of[&target] as i64 - (at as i64 + 1);
+        let insn = &mut linked.insns[at];
+        insn.imm = rel as i32;
+        if !is_call {
+            insn.set_src(pseudo::FUNC);
+            linked.insns[at + 1].imm = 0;
+        }
+    }
+    Ok(linked)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn func(
+        name: &str,
+        section_index: usize,
+        offset: u64,
+        insns: Vec<Insn>,
+        relocations: Vec<Relocation>,
+    ) -> Function {
+        Function {
+            name: name.into(),
+            section: if section_index == 1 {
+                ".text".into()
+            } else {
+                "xdp".into()
+            },
+            section_index,
+            offset,
+            insns,
+            relocations,
+            global: false,
+        }
+    }
+
+    fn call_reloc(insn: usize, section_index: usize, offset: u64) -> Relocation {
+        Relocation {
+            insn,
+            target: RelocTarget::Call(FuncRef {
+                section_index,
+                offset,
+            }),
+            symbol: ".text".into(),
+        }
+    }
+
+    #[test]
+    fn callees_are_appended_once_and_calls_fixed() {
+        // .text: a (2 insns) at 0, b (2 insns) at 16; a calls b.
+        let a = func(
+            "a",
+            1,
+            0,
+            vec![Insn::call_subprog(-1), Insn::exit()],
+            vec![call_reloc(0, 1, 16)],
+        );
+        let b = func(
+            "b",
+            1,
+            16,
+            vec![Insn::mov64_imm(0, 1), Insn::exit()],
+            vec![],
+        );
+        // Entry calls a twice and b once.
+        let entry = func(
+            "entry",
+            3,
+            0,
+            vec![
+                Insn::call_subprog(-1),
+                Insn::call_subprog(-1),
+                Insn::call_subprog(-1),
+                Insn::exit(),
+            ],
+            vec![
+                call_reloc(0, 1, 0),
+                call_reloc(1, 1, 16),
+                call_reloc(2, 1, 0),
+            ],
+        );
+        let linked = link_program(&entry, &[&entry, &a, &b]).unwrap();
+        let names: Vec<_> = linked
+            .functions
+            .iter()
+            .map(|p| (p.name.as_str(), p.start.0))
+            .collect();
+        assert_eq!(names, [("entry", 0), ("a", 4), ("b", 6)]);
+        assert_eq!(linked.insns.len(), 8);
+        // call at i reaches i + 1 + imm.
+        let target = |i: usize| (i as i64 + 1 + i64::from(linked.insns[i].imm)) as usize;
+        assert_eq!((target(0), target(1), target(2)), (4, 6, 4));
+        assert_eq!(target(4), 6, "a's call to b");
+        assert!(linked.relocations.is_empty());
+    }
+
+    #[test]
+    fn callback_addresses_become_pseudo_func() {
+        let cb = func(
+            "cb",
+            1,
+            0,
+            vec![Insn::mov64_imm(0, 0), Insn::exit()],
+            vec![],
+        );
+        let [lo, hi] = Insn::ld_imm64(2, 0, 0);
+        let map = Relocation {
+            insn: 3,
+            target: RelocTarget::Map(0),
+            symbol: "m".into(),
+        };
+        let [m0, m1] = Insn::ld_map_fd(1, 0);
+        let entry = func(
+            "entry",
+            3,
+            0,
+            vec![lo, hi, Insn::mov64_imm(1, 4), m0, m1, Insn::exit()],
+            vec![
+                Relocation {
+                    insn: 0,
+                    target: RelocTarget::FuncAddr(FuncRef {
+                        section_index: 1,
+                        offset: 0,
+                    }),
+                    symbol: ".text".into(),
+                },
+                map.clone(),
+            ],
+        );
+        let linked = link_program(&entry, &[&entry, &cb]).unwrap();
+        assert_eq!(linked.insns[0].src(), pseudo::FUNC);
+        assert_eq!(i64::from(linked.insns[0].imm), 6 - 1, "cb starts at 6");
+        assert_eq!(linked.relocations, [map]);
+    }
+
+    #[test]
+    fn relocations_of_callees_move_with_them() {
+        let [m0, m1] = Insn::ld_map_fd(1, 0);
+        let callee = func(
+            "f",
+            1,
+            0,
+            vec![m0, m1, Insn::exit()],
+            vec![Relocation {
+                insn: 0,
+                target: RelocTarget::Map(2),
+                symbol: "m".into(),
+            }],
+        );
+        let entry = func(
+            "entry",
+            3,
+            0,
+            vec![Insn::call_subprog(-1), Insn::exit()],
+            vec![call_reloc(0, 1, 0)],
+        );
+        let linked = link_program(&entry, &[&entry, &callee]).unwrap();
+        assert_eq!(linked.relocations.len(), 1);
+        assert_eq!(linked.relocations[0].insn, 2);
+        assert!(linked.insns[2].is_ld_imm64());
+    }
+
+    #[test]
+    fn recursion_and_unrelocated_local_calls() {
+        // f at .text 0 calls itself through a relative call with no relocation.
+        let f = func(
+            "f",
+            1,
+            0,
+            vec![Insn::call_subprog(-1), Insn::exit()],
+            vec![],
+        );
+        let entry = func(
+            "entry",
+            3,
+            0,
+            vec![Insn::call_subprog(-1), Insn::exit()],
+            vec![call_reloc(0, 1, 0)],
+        );
+        let linked = link_program(&entry, &[&entry, &f]).unwrap();
+        assert_eq!(linked.functions.len(), 2);
+        assert_eq!(linked.insns[2].imm, -1, "f calls itself");
+    }
+
+    #[test]
+    fn a_call_to_nowhere_is_an_error() {
+        let entry = func(
+            "entry",
+            3,
+            0,
+            vec![Insn::call_subprog(-1), Insn::exit()],
+            vec![call_reloc(0, 1, 8)],
+        );
+        let err = link_program(&entry, &[&entry]).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                LinkError::NoTarget {
+                    insn: 0,
+                    section: 1,
+                    offset: 8,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+}
