@@ -98,6 +98,8 @@ pub fn link_program(entry: &Function, functions: &[&Function]) -> Result<Linked,
         offset: entry.offset,
     };
     start_of.insert(entry_ref, 0);
+    // Length of every function queued so far, placed or not.
+    let mut planned_end = entry.insns.len();
     // Fixups to make once every function's start is known:
     // (insn index in `linked.insns`, target, is call).
     let mut fixups: Vec<(usize, FuncRef, bool)> = Vec::new();
@@ -154,12 +156,11 @@ pub fn link_program(entry: &Function, functions: &[&Function]) -> Result<Linked,
                     offset: target.offset,
                 });
             };
-            if !start_of.contains_key(&target) {
-                // Placed when dequeued; its start is known by then since
-                // functions are appended in queue order.
-                let start =
-                    linked.insns.len() + queue[next..].iter().map(|f| f.insns.len()).sum::<usize>();
-                start_of.insert(target, start);
+            if let std::collections::hash_map::Entry::Vacant(slot) = start_of.entry(target) {
+                // Functions are appended in queue order, so this one starts
+                // where everything queued before it ends.
+                slot.insert(planned_end);
+                planned_end += callee.insns.len();
                 queue.push(callee);
             }
             fixups.push((base + i, target, is_call));
