@@ -107,6 +107,18 @@ pub enum Error {
         source: oxbpf_syscalls::Error,
     },
 
+    /// The kernel's BTF has no type of this name and kind (an attach
+    /// target that does not exist on this kernel).
+    #[error("load step %{op}: the kernel's BTF has no {kind} named {name:?}")]
+    BtfNotFound {
+        /// Index of the failing operation in the plan.
+        op: usize,
+        /// The name looked up.
+        name: String,
+        /// Its kind.
+        kind: oxbpf_btf::Kind,
+    },
+
     /// A map pinned by name differs from the object's definition, so it
     /// cannot be reused.
     #[error(

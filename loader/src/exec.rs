@@ -16,6 +16,7 @@ use oxbpf_syscalls::attr::obj_name;
 use oxbpf_syscalls::{BtfFd, MapCreateAttr, MapFd, ProgFd, ProgLoadOptions, VerifierLog};
 
 use crate::error::{Error, Result};
+use crate::target::Target;
 
 /// A kernel object a plan operation created.
 #[derive(Debug)]
@@ -23,6 +24,8 @@ pub(crate) enum Created {
     Btf(BtfFd),
     Map(MapFd),
     Prog(ProgFd),
+    /// A type id in the kernel's BTF (nothing to close).
+    BtfId(u32),
 }
 
 /// The results of a plan, by `Ref`: `None` for operations that create
@@ -46,6 +49,13 @@ impl Executed {
         }
     }
 
+    fn btf_id(&self, r: Ref) -> u32 {
+        match self.slots.get(r.index()) {
+            Some(Some(Created::BtfId(id))) => *id,
+            _ => unreachable!("validated plan: {r} is a BTF id"),
+        }
+    }
+
     fn btf(&self, r: Ref) -> &BtfFd {
         match self.slots.get(r.index()) {
             Some(Some(Created::Btf(b))) => b,
@@ -56,10 +66,10 @@ impl Executed {
 
 /// Runs every operation of `plan` in order. On failure, everything created
 /// so far is closed (by dropping it) and the error names the step.
-pub(crate) fn run(plan: &Plan) -> Result<Executed> {
+pub(crate) fn run(plan: &Plan, target: &Target) -> Result<Executed> {
     plan.validate()?;
     let mut pinned = Vec::new();
-    let result = run_ops(plan, &mut pinned);
+    let result = run_ops(plan, target, &mut pinned);
     if result.is_err() {
         // A pin outlives the fds: remove the ones this run made.
         for path in pinned {
@@ -71,7 +81,7 @@ pub(crate) fn run(plan: &Plan) -> Result<Executed> {
     result
 }
 
-fn run_ops(plan: &Plan, pinned: &mut Vec<String>) -> Result<Executed> {
+fn run_ops(plan: &Plan, target: &Target, pinned: &mut Vec<String>) -> Result<Executed> {
     let mut done = Executed {
         slots: Vec::with_capacity(plan.ops.len()),
     };
@@ -101,6 +111,18 @@ fn run_ops(plan: &Plan, pinned: &mut Vec<String>) -> Result<Executed> {
             }
             Op::LoadProg(p) => Some(Created::Prog(load_prog(p, &done).map_err(step)?)),
             Op::ReuseMap(r) => Some(Created::Map(reuse_map(i, r)?)),
+            Op::FindBtfId(b) => {
+                let vmlinux = target.vmlinux()?;
+                let id = vmlinux
+                    .find_by_name_kind(&b.name, b.kind)
+                    .map_err(Error::btf("looking a type up in the kernel's BTF"))?
+                    .ok_or_else(|| Error::BtfNotFound {
+                        op: i,
+                        name: b.name.clone(),
+                        kind: b.kind,
+                    })?;
+                Some(Created::BtfId(id.0))
+            }
             Op::Pin(p) => {
                 oxbpf_syscalls::obj_pin(done.map(p.object), Path::new(&p.path)).map_err(step)?;
                 pinned.push(p.path.clone());
@@ -122,6 +144,7 @@ fn describe(op: &Op) -> String {
         Op::LoadProg(p) => format!("prog_load {:?}", p.name),
         Op::ReuseMap(r) => format!("map_reuse {:?}", r.path),
         Op::Pin(p) => format!("obj_pin {} at {:?}", p.object, p.path),
+        Op::FindBtfId(b) => format!("btf_find {:?} {}", b.name, b.kind),
     }
 }
 
@@ -215,7 +238,7 @@ fn load_prog(p: &LoadProg, done: &Executed) -> oxbpf_syscalls::Result<ProgFd> {
     opts.expected_attach_type = p.expected_attach_type.unwrap_or_default();
     opts.prog_flags = p.prog_flags;
     opts.kern_version = p.kern_version;
-    opts.attach_btf_id = p.attach_btf_id.unwrap_or(0);
+    opts.attach_btf_id = p.attach_btf.map_or(0, |r| done.btf_id(r));
     if let Some(btf) = p.btf {
         opts.btf = Some(done.btf(btf));
         if !func_info.is_empty() {

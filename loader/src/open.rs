@@ -167,7 +167,7 @@ impl OpenObject {
     pub fn load(self) -> Result<Object> {
         let target = Target::live();
         let (plan, layout) = crate::planner::build_with_layout(&self, &target)?;
-        let executed = crate::exec::run(&plan)?;
+        let executed = crate::exec::run(&plan, &target)?;
         Object::new(self, &layout, executed)
     }
 }

@@ -7,8 +7,8 @@ use std::path::Path;
 
 use oxbpf_elf_bpf::{DataKind, Function, MapDef, Pinning, RelocTarget, Relocation};
 use oxbpf_plan::{
-    CreateMap, Freeze, FuncInfo, InsnIdx, LineInfo, LoadBtf, LoadProg, Op, Patch, PatchKind, Pin,
-    Plan, Ref, ReuseMap, UpdateElem,
+    CreateMap, FindBtfId, Freeze, FuncInfo, InsnIdx, LineInfo, LoadBtf, LoadProg, Op, Patch,
+    PatchKind, Pin, Plan, Ref, ReuseMap, UpdateElem,
 };
 use oxbpf_reloc::{Placed, link_program};
 use oxbpf_syscalls::MapType;
@@ -275,8 +275,8 @@ impl Builder<'_> {
                     load.prog_flags |= BPF_F_XDP_HAS_FRAGS;
                 }
                 if def.needs_btf_target && prog.prog_type() == Some(def.prog_type) {
-                    load.attach_btf_id =
-                        Some(self.attach_btf_id(prog.name(), def.name, &elf.attach_target)?);
+                    let find = attach_btf_target(prog.name(), def.name, &elf.attach_target)?;
+                    load.attach_btf = Some(self.plan.push(Op::FindBtfId(find)));
                 }
             }
             let linked = link_program(&elf.function, &functions).map_err(|e| Error::Link {
@@ -334,39 +334,34 @@ impl Builder<'_> {
         }
         Ok(())
     }
+}
 
-    /// Finds the kernel BTF id a tracing-style program attaches to.
-    fn attach_btf_id(&self, program: &str, section: &str, target: &str) -> Result<u32> {
-        let fail = |reason: String| Error::AttachTarget {
+/// The kernel type a tracing-style program attaches to, by name and kind:
+/// `tp_btf/sys_enter` attaches to the typedef `btf_trace_sys_enter`,
+/// `iter/task` to the function `bpf_iter_task`, `lsm/file_open` to
+/// `bpf_lsm_file_open`, `fentry/do_unlinkat` to `do_unlinkat`.
+fn attach_btf_target(program: &str, section: &str, target: &str) -> Result<FindBtfId> {
+    if target.is_empty() {
+        return Err(Error::AttachTarget {
             program: program.to_owned(),
-            reason,
-        };
-        if target.is_empty() {
-            return Err(fail(format!(
-                "section {section:?} needs an attach target ({section}/<name>)"
-            )));
-        }
-        let (name, kind) = match section {
-            "tp_btf" => (format!("btf_trace_{target}"), Kind::Typedef),
-            "iter" | "iter.s" => (format!("bpf_iter_{target}"), Kind::Func),
-            "lsm" | "lsm.s" | "lsm_cgroup" => (format!("bpf_lsm_{target}"), Kind::Func),
-            "fentry" | "fentry.s" | "fexit" | "fexit.s" | "fmod_ret" | "fmod_ret.s" => {
-                (target.to_owned(), Kind::Func)
-            }
-            other => {
-                return Err(Error::Unsupported {
-                    what: format!("attach targets of {other} programs"),
-                    site: format!("program {program}"),
-                });
-            }
-        };
-        let vmlinux = self.target.vmlinux()?;
-        let id = vmlinux
-            .find_by_name_kind(&name, kind)
-            .map_err(Error::btf("looking up an attach target in kernel BTF"))?
-            .ok_or_else(|| fail(format!("kernel BTF has no {} {name}", kind.name())))?;
-        Ok(id.0)
+            reason: format!("section {section:?} needs an attach target ({section}/<name>)"),
+        });
     }
+    let (name, kind) = match section {
+        "tp_btf" => (format!("btf_trace_{target}"), Kind::Typedef),
+        "iter" | "iter.s" => (format!("bpf_iter_{target}"), Kind::Func),
+        "lsm" | "lsm.s" | "lsm_cgroup" => (format!("bpf_lsm_{target}"), Kind::Func),
+        "fentry" | "fentry.s" | "fexit" | "fexit.s" | "fmod_ret" | "fmod_ret.s" => {
+            (target.to_owned(), Kind::Func)
+        }
+        other => {
+            return Err(Error::Unsupported {
+                what: format!("attach targets of {other} programs"),
+                site: format!("program {program}"),
+            });
+        }
+    };
+    Ok(FindBtfId { name, kind })
 }
 
 /// Whether the kernel accepts BTF key/value type ids for a map type. Maps

@@ -40,6 +40,7 @@ fn write_op(f: &mut Formatter<'_>, op: &Op) -> fmt::Result {
             write_op(f, &Op::CreateMap(r.expect.clone()))
         }
         Op::Pin(p) => write!(f, "{} at {:?}", p.object, p.path),
+        Op::FindBtfId(b) => write!(f, "{:?} {}", b.name, b.kind),
         Op::CreateMap(m) => {
             write!(
                 f,
@@ -99,8 +100,8 @@ fn write_op(f: &mut Formatter<'_>, op: &Op) -> fmt::Result {
             if p.kern_version != 0 {
                 write!(f, " kern_version {:#x}", p.kern_version)?;
             }
-            if let Some(id) = p.attach_btf_id {
-                write!(f, " attach_btf_id {id}")?;
+            if let Some(r) = p.attach_btf {
+                write!(f, " attach_btf {r}")?;
             }
             if let Some(btf) = p.btf {
                 write!(

@@ -82,6 +82,10 @@ pub enum Op {
     /// `BPF_OBJ_PIN`: produces nothing, but leaves a file that an executor
     /// removes again if a later operation fails.
     Pin(Pin),
+    /// Find a type by name and kind in the target kernel's BTF: produces a
+    /// BTF type id (the live executor reads the kernel's BTF; a generated
+    /// loader calls `bpf_btf_find_by_name_kind` on the target).
+    FindBtfId(FindBtfId),
 }
 
 impl Op {
@@ -95,6 +99,7 @@ impl Op {
             Op::LoadProg(_) => "prog_load",
             Op::ReuseMap(_) => "map_reuse",
             Op::Pin(_) => "obj_pin",
+            Op::FindBtfId(_) => "btf_find",
         }
     }
 
@@ -104,6 +109,7 @@ impl Op {
             Op::LoadBtf(_) => Produces::Btf,
             Op::CreateMap(_) | Op::ReuseMap(_) => Produces::Map,
             Op::LoadProg(_) => Produces::Prog,
+            Op::FindBtfId(_) => Produces::BtfId,
             Op::UpdateElem(_) | Op::Freeze(_) | Op::Pin(_) => Produces::Nothing,
         }
     }
@@ -111,7 +117,7 @@ impl Op {
     /// Every `Ref` the operation uses, with the kind it must be.
     pub fn uses(&self) -> Vec<(Ref, Produces)> {
         match self {
-            Op::LoadBtf(_) | Op::ReuseMap(_) => Vec::new(),
+            Op::LoadBtf(_) | Op::ReuseMap(_) | Op::FindBtfId(_) => Vec::new(),
             Op::Pin(p) => vec![(p.object, Produces::Map)],
             Op::CreateMap(m) => {
                 let mut v: Vec<_> = m.btf.map(|r| (r, Produces::Btf)).into_iter().collect();
@@ -122,6 +128,7 @@ impl Op {
             Op::Freeze(f) => vec![(f.map, Produces::Map)],
             Op::LoadProg(p) => {
                 let mut v: Vec<_> = p.btf.map(|r| (r, Produces::Btf)).into_iter().collect();
+                v.extend(p.attach_btf.map(|r| (r, Produces::BtfId)));
                 v.extend(p.patches.iter().map(|patch| match patch.kind {
                     PatchKind::MapFd(r) | PatchKind::MapValue { map: r, .. } => (r, Produces::Map),
                 }));
@@ -140,6 +147,8 @@ pub enum Produces {
     Map,
     /// A program.
     Prog,
+    /// A type id in the target kernel's BTF.
+    BtfId,
     /// Nothing: the operation changes an existing object.
     Nothing,
 }
@@ -222,6 +231,15 @@ pub struct UpdateElem {
     pub flags: u64,
 }
 
+/// Find a type of the target kernel's BTF by name and kind.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FindBtfId {
+    /// Type name (`btf_trace_sys_enter`, `bpf_iter_task`).
+    pub name: String,
+    /// Its kind.
+    pub kind: oxbpf_btf::Kind,
+}
+
 /// Open a map pinned by an earlier load and check that it is what the
 /// object would have created.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -274,8 +292,8 @@ pub struct LoadProg {
     pub func_info: Vec<FuncInfo>,
     /// `bpf_line_info` records, by instruction.
     pub line_info: Vec<LineInfo>,
-    /// `attach_btf_id` (a type id in the kernel's vmlinux BTF), if any.
-    pub attach_btf_id: Option<u32>,
+    /// The kernel type the program attaches to (`attach_btf_id`), if any.
+    pub attach_btf: Option<Ref>,
     /// Where instructions need the result of another operation.
     pub patches: Vec<Patch>,
 }
@@ -295,7 +313,7 @@ impl LoadProg {
             btf: None,
             func_info: Vec::new(),
             line_info: Vec::new(),
-            attach_btf_id: None,
+            attach_btf: None,
             patches: Vec::new(),
         }
     }

@@ -120,8 +120,22 @@ fn every_object_loads_as_planned() {
                             p.name
                         );
                     }
-                    if let Some(id) = p.attach_btf_id {
-                        assert_eq!(info.attach_btf_id, id, "{name}: program {}", p.name);
+                    if let Some(r) = p.attach_btf {
+                        let Some(Op::FindBtfId(find)) = plan.op(r) else {
+                            panic!("{name}: {r} is no btf_find")
+                        };
+                        let vmlinux =
+                            oxbpf::btf::Btf::from_file(std::path::Path::new(oxbpf::VMLINUX_BTF))
+                                .unwrap();
+                        let id = vmlinux
+                            .find_by_name_kind(&find.name, find.kind)
+                            .unwrap()
+                            .unwrap();
+                        assert_eq!(
+                            info.attach_btf_id, id.0,
+                            "{name}: program {} attaches to {}",
+                            p.name, find.name
+                        );
                     }
                 }
                 _ => {}
