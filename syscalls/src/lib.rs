@@ -62,14 +62,17 @@ mod error;
 pub mod fault;
 mod fd;
 pub mod info;
+mod iter;
 mod kernel;
 mod layout;
 mod link;
 mod map;
 mod obj;
 mod perf;
+mod perf_sw;
 mod prog;
 mod sys;
+mod syscall_prog;
 
 pub use attr::{
     BtfLoadAttr, GetFdByIdAttr, GetNextIdAttr, InfoByFdAttr, LinkCreateAttr, LinkCreateIter,
@@ -85,6 +88,7 @@ pub use error::{
 };
 pub use fd::{BtfFd, LinkFd, MapFd, MapMeta, ProgFd};
 pub use info::{BtfInfo, LinkInfo, MapInfo, ProgInfo};
+pub use iter::{IterCreateAttr, iter_create};
 pub use kernel::{
     is_bpffs, kernel_release, kernel_version, kernel_version_code, kernel_version_encode,
     mount_bpffs, possible_cpus,
@@ -106,7 +110,9 @@ pub use perf::{
     PERF_ATTR_FLAG_DISABLED, PERF_TYPE_TRACEPOINT, PerfEventAttr, perf_event_disable,
     perf_event_enable, perf_event_open_tracepoint, perf_event_set_bpf, tracefs_root, tracepoint_id,
 };
+pub use perf_sw::{PERF_TYPE_SOFTWARE, perf_event_open_software, sw};
 pub use prog::{
     MAX_LOG_SIZE, ProgLoadOptions, TestRunOptions, TestRunOutput, VerifierLog, prog_load,
     prog_test_run,
 };
+pub use syscall_prog::prog_run_syscall;
