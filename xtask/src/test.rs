@@ -85,7 +85,9 @@ fn cargo_program() -> PathBuf {
 /// [`Summary`]. cargo's stdout and stderr share one pipe so that the
 /// "Running <binary>" lines (stderr) stay in order with the results
 /// (stdout). JSON messages (`--message-format=json-render-diagnostics`),
-/// which map each test binary to its package, are read but not echoed.
+/// which map each test binary to its package, are read but not echoed;
+/// rustdoc's JSON diagnostics (doc-tests that fail to compile) are shown
+/// rendered.
 fn cargo_test(ws: &Workspace, args: &[String]) -> Result<Summary, Error> {
     let (cargo_args, harness_args) = match args.iter().position(|a| a == "--") {
         Some(i) => (&args[..i], &args[i + 1..]),
@@ -141,8 +143,8 @@ fn cargo_test(ws: &Workspace, args: &[String]) -> Result<Summary, Error> {
             source: e,
         })?;
         let line = String::from_utf8_lossy(&line);
-        if !summary.feed(&line) {
-            let _ = writeln!(out, "{line}");
+        if let Some(shown) = summary.feed(&line) {
+            let _ = writeln!(out, "{shown}");
         }
     }
     let status = child.wait().map_err(|e| Error::Spawn {
@@ -174,8 +176,20 @@ pub struct BinaryResult {
     pub ignored_names: Vec<String>,
     /// Names of the failed tests.
     pub failed_names: Vec<String>,
-    /// Whether its `test result:` line was seen (false: it crashed).
+    /// Whether its libtest `test result:` line was seen. Binaries with
+    /// their own harness (`harness = false`) have none.
     pub finished: bool,
+    /// Whether cargo reported the binary as failed (`error: test failed,
+    /// to rerun pass ...`): failing tests, a crash, a custom harness
+    /// exiting non-zero, or doc-tests that do not compile.
+    pub process_failed: bool,
+}
+
+impl BinaryResult {
+    /// Whether this binary counts as failed.
+    pub fn is_failure(&self) -> bool {
+        self.failed > 0 || self.process_failed
+    }
 }
 
 /// What a `cargo test` run did, read from its output.
@@ -207,15 +221,25 @@ impl Summary {
         }
     }
 
-    /// Reads one line of cargo's combined output. Returns true when the line
-    /// is a JSON message that should not be shown.
-    pub fn feed(&mut self, line: &str) -> bool {
+    /// Reads one line of cargo's combined output. Returns what to show for
+    /// it: the line itself, a rendered diagnostic, or nothing (cargo's JSON
+    /// messages).
+    pub fn feed(&mut self, line: &str) -> Option<String> {
         let trimmed = line.trim();
         if trimmed.starts_with("{\"reason\":") {
             self.feed_json(trimmed);
-            return true;
+            return None;
         }
-        if let Some(rest) = trimmed.strip_prefix("Running ") {
+        if trimmed.starts_with("{\"$message_type\":") {
+            return json_str(trimmed, "rendered").map(|r| r.trim_end().to_string());
+        }
+        if trimmed.starts_with("error: test failed, to rerun pass")
+            || trimmed.starts_with("error: doctest failed, to rerun pass")
+        {
+            if let Some(bin) = self.binaries.last_mut() {
+                bin.process_failed = true;
+            }
+        } else if let Some(rest) = trimmed.strip_prefix("Running ") {
             // "Running unittests src/lib.rs (target/debug/deps/x-0123abcd)"
             if let (Some(open), true) = (rest.rfind(" ("), rest.ends_with(')')) {
                 let label = rest[..open].to_string();
@@ -254,7 +278,7 @@ impl Summary {
                 }
             }
         }
-        false
+        Some(line.to_string())
     }
 
     fn feed_json(&mut self, json: &str) {
@@ -317,20 +341,19 @@ impl Summary {
             })
     }
 
-    /// Whether everything passed: cargo succeeded, no test failed, and every
-    /// binary that started also reported its results.
+    /// Whether everything passed: cargo succeeded and no binary failed.
     pub fn ok(&self) -> bool {
-        self.cargo_succeeded && self.binaries.iter().all(|b| b.finished && b.failed == 0)
+        self.cargo_succeeded && !self.binaries.iter().any(BinaryResult::is_failure)
     }
 
     /// One line saying why the run failed (or that it passed).
     pub fn verdict(&self) -> String {
         let (_, failed, _) = self.totals(|_| true);
-        let crashed = self.binaries.iter().filter(|b| !b.finished).count();
+        let failed_bins = self.binaries.iter().filter(|b| b.is_failure()).count();
         if self.ok() {
             "all tests passed".into()
-        } else if failed > 0 || crashed > 0 {
-            format!("{failed} tests failed, {crashed} test binaries did not finish")
+        } else if failed_bins > 0 {
+            format!("{failed} tests failed; {failed_bins} test binaries failed")
         } else {
             format!(
                 "cargo test failed ({}) before reporting results, see above",
@@ -349,19 +372,30 @@ impl Summary {
         ));
         for b in &self.binaries {
             let package = b.package.as_deref().unwrap_or("?");
-            let mark = if !b.finished {
-                "  <- did not finish"
-            } else if b.failed > 0 {
-                "  <- FAILED"
-            } else if b.live {
-                "  (live kernel)"
+            let mut mark = String::new();
+            if b.is_failure() {
+                mark.push_str("  <- FAILED");
+            }
+            if b.live {
+                mark.push_str("  (live kernel)");
+            }
+            if b.finished {
+                s.push_str(&format!(
+                    "  {:<16} {:<40} {:>7} {:>7} {:>7}{mark}\n",
+                    package, b.label, b.passed, b.failed, b.ignored
+                ));
             } else {
-                ""
-            };
-            s.push_str(&format!(
-                "  {:<16} {:<40} {:>7} {:>7} {:>7}{mark}\n",
-                package, b.label, b.passed, b.failed, b.ignored
-            ));
+                // No libtest summary: a custom harness, or it never ran.
+                let what = if b.process_failed {
+                    "did not pass"
+                } else {
+                    "own harness, exit 0"
+                };
+                s.push_str(&format!(
+                    "  {:<16} {:<40} {:>23}{mark}\n",
+                    package, b.label, what
+                ));
+            }
         }
         for b in &self.binaries {
             for name in &b.failed_names {
@@ -421,8 +455,9 @@ fn package_name(package_id: &str, manifest: &Path) -> String {
 }
 
 /// The string value of the first `"key":"..."` in a JSON text (no nesting
-/// awareness: callers pass the sub-slice to search). Unescapes `\"`, `\\`
-/// and `\/`; `null` and non-strings give `None`.
+/// awareness: callers pass the sub-slice to search). Unescapes the JSON
+/// escapes (a `\uXXXX` that is no scalar value becomes U+FFFD); `null`
+/// and non-strings give `None`.
 fn json_str(json: &str, key: &str) -> Option<String> {
     let needle = format!("\"{key}\":\"");
     let start = json.find(&needle)? + needle.len();
@@ -434,6 +469,12 @@ fn json_str(json: &str, key: &str) -> Option<String> {
             '\\' => match chars.next()? {
                 'n' => value.push('\n'),
                 't' => value.push('\t'),
+                'r' => value.push('\r'),
+                'u' => {
+                    let hex: String = chars.by_ref().take(4).collect();
+                    let c = u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32);
+                    value.push(c.unwrap_or('\u{fffd}'));
+                }
                 other => value.push(other),
             },
             c => value.push(c),
@@ -487,10 +528,10 @@ test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; fini
     fn summary() -> Summary {
         let mut s = Summary::new(ws());
         for a in ARTIFACTS {
-            assert!(s.feed(a), "JSON lines are swallowed");
+            assert_eq!(s.feed(a), None, "JSON lines are swallowed");
         }
         for line in OUTPUT.lines() {
-            assert!(!s.feed(line), "test output is shown: {line}");
+            assert_eq!(s.feed(line).as_deref(), Some(line), "test output is shown");
         }
         s.cargo_succeeded = false;
         s
@@ -540,17 +581,42 @@ test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; fini
     }
 
     #[test]
-    fn unfinished_binary_is_a_failure() {
+    fn custom_harness_passes_unless_cargo_says_it_failed() {
         let mut s = Summary::new(ws());
-        s.feed("     Running tests/x.rs (target/debug/deps/x-9)");
-        s.feed("running 1 test");
+        s.feed("     Running tests/fd.rs (target/debug/deps/fd-9)");
+        s.feed("fd: 35 checks passed");
+        s.feed("     Running tests/x.rs (target/debug/deps/x-8)");
         s.cargo_succeeded = true;
+        assert!(s.ok(), "{}", s.render());
+        assert!(s.render().contains("own harness, exit 0"));
+
+        s.feed("error: test failed, to rerun pass `-p q --test x`");
+        s.cargo_succeeded = false;
         assert!(!s.ok());
+        assert!(!s.binaries[0].is_failure());
+        assert!(s.binaries[1].is_failure());
         assert!(
-            s.verdict().contains("1 test binaries did not finish"),
+            s.verdict().contains("1 test binaries failed"),
             "{}",
             s.verdict()
         );
+    }
+
+    #[test]
+    fn doc_tests_that_do_not_compile_fail_and_show_the_diagnostic() {
+        let mut s = Summary::new(ws());
+        s.feed("   Doc-tests oxbpf");
+        let shown = s.feed(
+            r#"{"$message_type":"diagnostic","message":"x","rendered":"error[E0432]: unresolved import\n  --> a.rs:1:1\n"}"#,
+        );
+        assert_eq!(
+            shown.as_deref(),
+            Some("error[E0432]: unresolved import\n  --> a.rs:1:1")
+        );
+        s.feed("error: doctest failed, to rerun pass `-p oxbpf --doc`");
+        s.cargo_succeeded = false;
+        assert!(s.binaries[0].is_failure());
+        assert!(!s.ok());
     }
 
     #[test]
@@ -593,7 +659,8 @@ test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; fini
 
     #[test]
     fn json_strings() {
-        let j = r#"{"a":"x\"y\\z","n":null,"b":"/p/q"}"#;
+        let j = r#"{"a":"x\"y\\z","n":null,"b":"/p/q","u":"\u001b[1m\u00e9"}"#;
+        assert_eq!(json_str(j, "u").as_deref(), Some("\u{1b}[1m\u{e9}"));
         assert_eq!(json_str(j, "a").as_deref(), Some("x\"y\\z"));
         assert_eq!(json_str(j, "n"), None);
         assert_eq!(json_str(j, "b").as_deref(), Some("/p/q"));
