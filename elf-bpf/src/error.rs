@@ -44,6 +44,15 @@ pub enum Error {
         reason: String,
     },
 
+    /// An extern declaration cannot be understood.
+    #[error("extern {name}: {reason}")]
+    Extern {
+        /// Symbol name.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+
     /// A map definition is invalid.
     #[error("map {map}: {reason}")]
     Map {

@@ -25,12 +25,15 @@
 #![forbid(unsafe_code)]
 
 mod error;
+mod externs;
 mod maps;
 mod object;
 pub mod section;
 
 pub use error::{Error, Result};
+pub use externs::{Extern, ExternKind, Externs};
 pub use maps::{MapDef, MapSyntax, Pinning};
 pub use object::{
-    DataKind, DataSection, Endian, FuncRef, Function, Object, Program, RelocTarget, Relocation,
+    DataKind, DataSection, Endian, FuncRef, Function, KCONFIG_SECTION, Object, Program,
+    RelocTarget, Relocation,
 };

@@ -9,6 +9,10 @@ use oxbpf_asm::Insn;
 use oxbpf_btf::Btf;
 
 use crate::error::{Error, Result};
+use crate::externs::{self, Externs};
+
+/// The DATASEC of kconfig externs, and the name of the map holding them.
+pub const KCONFIG_SECTION: &str = ".kconfig";
 use crate::maps::{self, MapDef};
 use crate::section::{SectionKind, parse_section_name};
 
@@ -58,6 +62,8 @@ pub struct Object {
     pub btf: Option<Btf<'static>>,
     /// Raw contents of `.BTF.ext`.
     pub btf_ext: Option<Vec<u8>>,
+    /// Extern declarations (kconfig values, ksyms, kfuncs).
+    pub externs: Externs,
 }
 
 /// A function in an executable section.
@@ -285,6 +291,7 @@ impl Object {
             data: Vec::new(),
             btf: None,
             btf_ext: None,
+            externs: Externs::default(),
         };
         obj.classify_sections(&mut ctx)?;
         obj.read_functions(&ctx)?;
@@ -456,9 +463,23 @@ impl Object {
             }
         }
         self.btf_ext = btf_ext;
-        let Some(raw) = raw_btf else { return Ok(()) };
-        let parsed = Btf::parse(raw).map_err(|e| Error::btf(".BTF", e))?;
-        let source = SectionLayout::new(ctx);
+        let parsed = match raw_btf {
+            Some(raw) => Some(Btf::parse(raw).map_err(|e| Error::btf(".BTF", e))?),
+            None => None,
+        };
+        let mut undefined = Vec::new();
+        for sym in ctx.symbols.iter() {
+            if sym.st_shndx(ctx.endian) != elf::SHN_UNDEF || sym.st_type() == elf::STT_SECTION {
+                continue;
+            }
+            let name = ctx.symbol_name(sym)?;
+            if !name.is_empty() {
+                undefined.push((name, sym.st_bind() == elf::STB_WEAK));
+            }
+        }
+        self.externs = externs::collect(parsed.as_ref(), &undefined)?;
+        let Some(parsed) = parsed else { return Ok(()) };
+        let source = SectionLayout::new(ctx, &self.externs);
         let fixed = oxbpf_btf::fixup_datasecs(&parsed, &source)
             .map_err(|e| Error::btf(".BTF: fixing DATASECs", e))?;
         self.btf = Some(Btf::from_vec(fixed).map_err(|e| Error::btf(".BTF after fixups", e))?);
@@ -694,18 +715,20 @@ fn data_kind(name: &str, sh_type: elf::SectionType) -> Option<DataKind> {
 
 /// What the BTF DATASEC fixup needs to know about the ELF layout: section
 /// sizes and symbol offsets, indexed once.
-struct SectionLayout<'data> {
+struct SectionLayout<'data, 'e> {
     sizes: HashMap<&'data [u8], u32>,
     vars: HashMap<(usize, &'data [u8]), u32>,
     indices: HashMap<&'data [u8], usize>,
+    externs: &'e Externs,
 }
 
-impl<'data> SectionLayout<'data> {
-    fn new(ctx: &Ctx<'data>) -> Self {
+impl<'data, 'e> SectionLayout<'data, 'e> {
+    fn new(ctx: &Ctx<'data>, externs: &'e Externs) -> Self {
         let mut layout = SectionLayout {
             sizes: HashMap::new(),
             vars: HashMap::new(),
             indices: HashMap::new(),
+            externs,
         };
         for (i, header) in ctx.sections.enumerate() {
             let Ok(name) = ctx.sections.section_name(ctx.endian, header) else {
@@ -731,12 +754,18 @@ impl<'data> SectionLayout<'data> {
     }
 }
 
-impl oxbpf_btf::DatasecSource for SectionLayout<'_> {
+impl oxbpf_btf::DatasecSource for SectionLayout<'_, '_> {
     fn section_size(&self, name: &str) -> Option<u32> {
+        if name == KCONFIG_SECTION && self.externs.kconfig_size > 0 {
+            return Some(self.externs.kconfig_size);
+        }
         self.sizes.get(name.as_bytes()).copied()
     }
 
     fn var_offset(&self, section: &str, var: &str) -> Option<u32> {
+        if section == KCONFIG_SECTION {
+            return self.externs.kconfig_offset(var);
+        }
         let index = *self.indices.get(section.as_bytes())?;
         self.vars.get(&(index, var.as_bytes())).copied()
     }
