@@ -63,6 +63,7 @@ pub mod fault;
 mod fd;
 pub mod info;
 mod iter;
+mod kconfig;
 mod kernel;
 mod layout;
 mod link;
@@ -89,6 +90,7 @@ pub use error::{
 pub use fd::{BtfFd, LinkFd, MapFd, MapMeta, ProgFd};
 pub use info::{BtfInfo, LinkInfo, MapInfo, ProgInfo};
 pub use iter::{IterCreateAttr, iter_create};
+pub use kconfig::{Kallsyms, KernelConfig};
 pub use kernel::{
     is_bpffs, kernel_release, kernel_version, kernel_version_code, kernel_version_encode,
     mount_bpffs, possible_cpus,
