@@ -71,6 +71,7 @@ mod builder;
 mod error;
 mod ext;
 mod fixup;
+mod sanitize;
 mod types;
 
 pub use crate::btf::{BTF_MAGIC, Btf, Header, MAX_RESOLVE_DEPTH, MAX_RESOLVE_STEPS, NameIndex};
@@ -81,6 +82,7 @@ pub use crate::ext::{
     LineInfo,
 };
 pub use crate::fixup::{DatasecSource, fixup_datasecs};
+pub use crate::sanitize::{BtfFeature, BtfFeatures, needed_features, sanitize};
 pub use crate::types::{
     Array, Composite, Datasec, DeclTag, Endian, Enum, EnumValue, Float, Func, FuncLinkage,
     FuncProto, Fwd, Int, IntEncoding, Kind, Member, Param, Ref, Type, TypeId, Var, VarLinkage,

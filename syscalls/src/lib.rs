@@ -31,6 +31,9 @@
 //!   kernels before 5.15; [`raw_tracepoint_open`].
 //! - **Kernel facts.** [`kernel_version`], [`possible_cpus`],
 //!   [`mount_bpffs`].
+//! - **Feature probes.** [`probe_btf`] tells whether `BTF_LOAD` accepts a
+//!   BTF feature ([`BtfProbe`]): supported, unsupported or inconclusive
+//!   ([`ProbeResult`]), cached per process.
 //!
 //! ```
 //! use oxbpf_asm::Insn;
@@ -71,6 +74,7 @@ mod map;
 mod obj;
 mod perf;
 mod perf_sw;
+mod probe;
 mod prog;
 mod sys;
 mod syscall_prog;
@@ -113,6 +117,7 @@ pub use perf::{
     perf_event_enable, perf_event_open_tracepoint, perf_event_set_bpf, tracefs_root, tracepoint_id,
 };
 pub use perf_sw::{PERF_TYPE_SOFTWARE, perf_event_open_software, sw};
+pub use probe::{BtfProbe, ProbeResult, probe_btf, probe_btf_uncached};
 pub use prog::{
     MAX_LOG_SIZE, ProgLoadOptions, TestRunOptions, TestRunOutput, VerifierLog, prog_load,
     prog_test_run,

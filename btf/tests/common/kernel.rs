@@ -1,61 +1,27 @@
-//! `BTF_LOAD` for tests: a raw `bpf()` call (the library itself makes no
-//! syscalls), and an ELF-backed `DatasecSource`.
-
-use std::os::fd::{FromRawFd, OwnedFd};
+//! `BTF_LOAD` for tests (through `oxbpf-syscalls`: the library itself makes
+//! no syscalls), and an ELF-backed `DatasecSource`.
 
 use object::{Object, ObjectSection, ObjectSymbol};
 use oxbpf_btf::DatasecSource;
+use oxbpf_syscalls::{BtfFd, Error, VerifierLog};
 
-const BPF_BTF_LOAD: libc::c_long = 18;
-
-/// `union bpf_attr` for BPF_BTF_LOAD (up to btf_token_fd).
-#[repr(C)]
-#[derive(Default)]
-struct BtfLoadAttr {
-    btf: u64,
-    btf_log_buf: u64,
-    btf_size: u32,
-    btf_log_size: u32,
-    btf_log_level: u32,
-    btf_log_true_size: u32,
-    btf_flags: u32,
-    btf_token_fd: i32,
-}
-
-/// Loads `data` with BPF_BTF_LOAD; on failure returns the errno and the
-/// last lines of the kernel's log.
-pub fn btf_load(data: &[u8]) -> Result<OwnedFd, String> {
-    let mut log = vec![0u8; 1 << 20];
-    let mut attr = BtfLoadAttr {
-        btf: data.as_ptr() as u64,
-        btf_log_buf: log.as_mut_ptr() as u64,
-        btf_size: data.len() as u32,
-        btf_log_size: log.len() as u32,
-        btf_log_level: 1,
-        ..Default::default()
-    };
-    // SAFETY: attr is a properly initialised bpf_attr prefix of the size
-    // passed; the pointers in it stay valid for the call's duration.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            BPF_BTF_LOAD,
-            &mut attr as *mut BtfLoadAttr,
-            std::mem::size_of::<BtfLoadAttr>(),
-        )
-    };
-    if fd < 0 {
-        let err = std::io::Error::last_os_error();
-        let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
-        let text = String::from_utf8_lossy(&log[..end]);
-        let tail: Vec<&str> = text.lines().rev().take(4).collect();
-        return Err(format!(
-            "BTF_LOAD: {err}; log: {}",
-            tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
-        ));
-    }
-    // SAFETY: the kernel returned a new fd that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+/// Loads `data` with BPF_BTF_LOAD; on failure returns the errno (as the
+/// C library words it) and the last lines of the kernel's log.
+pub fn btf_load(data: &[u8]) -> Result<BtfFd, String> {
+    oxbpf_syscalls::btf_load(data, &mut VerifierLog::new()).map_err(|e| {
+        let errno = e
+            .errno()
+            .map(|n| std::io::Error::from_raw_os_error(n.raw_os_error()).to_string())
+            .unwrap_or_default();
+        let log = match &e {
+            Error::Verifier(v) => {
+                let tail: Vec<&str> = v.log.lines().rev().take(4).collect();
+                tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+            }
+            _ => String::new(),
+        };
+        format!("BTF_LOAD: {errno}; log: {log}")
+    })
 }
 
 /// Section sizes and symbol values of an ELF object.
