@@ -1,7 +1,8 @@
 //! Attaching programs: links that detach when dropped.
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, OwnedFd};
+use std::fs::File;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use oxbpf_syscalls::attr::LinkCreatePerfEvent;
 use oxbpf_syscalls::{AttachType, LinkFd, LinkTail, LinkTarget, ProgType};
@@ -43,12 +44,27 @@ impl Link {
 
     /// Detaches now (the same as dropping the link).
     pub fn detach(self) {}
+
+    /// Starts reading an iterator link (from [`Program::attach_iter`]):
+    /// `BPF_ITER_CREATE` gives a file whose reads run the program over
+    /// the objects iterated and return what it wrote; read it to the end.
+    /// Each call is a new, independent pass.
+    pub fn open_iter(&self) -> Result<File> {
+        let LinkKind::Bpf(fd) = &self.kind else {
+            return Err(Error::InvalidArgument(
+                "open_iter: a perf event attachment is not an iterator link".into(),
+            ));
+        };
+        let file = oxbpf_syscalls::iter_create(fd)
+            .map_err(Error::syscall("opening an iterator link for reading"))?;
+        Ok(File::from(file))
+    }
 }
 
 impl Program {
     /// Attaches the program where its section name says
     /// (`tracepoint/<category>/<name>`, `tp/...`, `raw_tp/<name>`,
-    /// `raw_tracepoint/<name>`, `tp_btf/<name>`).
+    /// `raw_tracepoint/<name>`, `tp_btf/<name>`, `iter/<target>`).
     pub fn attach(&self) -> Result<Link> {
         let fail = |reason: String| Error::AttachTarget {
             program: self.name.clone(),
@@ -89,6 +105,9 @@ impl Program {
                     kind: LinkKind::Bpf(fd),
                 })
             }
+            ProgType::TRACING if def.attach_type == Some(AttachType::TRACE_ITER) => {
+                self.attach_iter()
+            }
             other => Err(Error::Unsupported {
                 what: format!("auto-attaching {other} programs"),
                 site: format!("program {} (section {})", self.name, self.section),
@@ -110,6 +129,22 @@ impl Program {
         let id = oxbpf_syscalls::tracepoint_id(category, name).map_err(Error::syscall(what()))?;
         let event = oxbpf_syscalls::perf_event_open_tracepoint(id, -1, 0)
             .map_err(Error::syscall(what()))?;
+        self.attach_to_event(event, what)
+    }
+
+    /// Attaches a program to a perf event the caller opened, e.g. a
+    /// `perf_event` program to a sampling event from
+    /// [`crate::sys::perf_event_open_software`]: the program runs on
+    /// each sample. The link owns the event and closes it when dropped.
+    /// Uses a BPF perf_event link, or the perf ioctl on kernels without
+    /// one.
+    pub fn attach_perf_event(&self, event: OwnedFd) -> Result<Link> {
+        self.attach_to_event(event, || {
+            format!("program {}: attaching to a perf event", self.name)
+        })
+    }
+
+    fn attach_to_event(&self, event: OwnedFd, what: impl Fn() -> String) -> Result<Link> {
         let tail = LinkTail::PerfEvent(LinkCreatePerfEvent { bpf_cookie: 0 });
         match oxbpf_syscalls::link_create(
             &self.fd,
@@ -139,6 +174,60 @@ impl Program {
                 source: e,
             }),
         }
+    }
+
+    /// Attaches a cgroup program (`cgroup_skb/*`, `cgroup/sock_create`,
+    /// `cgroup/connect4`, `cgroup/getsockopt`, `cgroup/sysctl`,
+    /// `cgroup/dev`...) to the cgroup v2 directory open as `cgroup`, at the
+    /// hook its section name implies, with a BPF link (kernel 5.7+). The
+    /// program then runs for every task of that cgroup and its
+    /// descendants, alongside programs others attached there.
+    pub fn attach_cgroup(&self, cgroup: BorrowedFd<'_>) -> Result<Link> {
+        let attach_type = self
+            .section_def
+            .and_then(|d| d.attach_type)
+            .ok_or_else(|| Error::AttachTarget {
+                program: self.name.clone(),
+                reason: format!(
+                    "section {:?} does not say which cgroup hook to attach to",
+                    self.section
+                ),
+            })?;
+        let fd = oxbpf_syscalls::link_create(
+            &self.fd,
+            LinkTarget::Fd(cgroup),
+            attach_type,
+            0,
+            &LinkTail::None,
+        )
+        .map_err(Error::syscall(format!(
+            "program {}: attaching to a cgroup as {attach_type}",
+            self.name
+        )))?;
+        Ok(Link {
+            kind: LinkKind::Bpf(fd),
+        })
+    }
+
+    /// Attaches an iterator program (`iter/<target>`, attach type
+    /// `BPF_TRACE_ITER`) with a BPF link; read it with
+    /// [`Link::open_iter`]. Iterators that take parameters (a map, a
+    /// cgroup) are not supported yet: this passes none.
+    pub fn attach_iter(&self) -> Result<Link> {
+        let fd = oxbpf_syscalls::link_create(
+            &self.fd,
+            LinkTarget::None,
+            AttachType::TRACE_ITER,
+            0,
+            &LinkTail::None,
+        )
+        .map_err(Error::syscall(format!(
+            "program {}: attaching iterator {}",
+            self.name, self.section
+        )))?;
+        Ok(Link {
+            kind: LinkKind::Bpf(fd),
+        })
     }
 
     /// Attaches a raw tracepoint program to the tracepoint `name`.
