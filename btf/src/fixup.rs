@@ -40,8 +40,10 @@ pub trait DatasecSource {
 ///   removed from DATASECs; an extern VAR the source places gets its offset
 ///   and becomes `global` (it is allocated in the loader's map); one it does
 ///   not place is removed from its DATASEC. All remaining extern VARs
-///   become `static`, extern FUNCs `static`: declarations the kernel accepts
-///   and nothing refers to.
+///   become `static` (those of type `void`, typeless ksyms, TYPEDEFs of
+///   it, since a VAR needs a sized type), and extern FUNCs TYPEDEFs of their prototypes
+///   (a static FUNC would need named parameters, which declarations lack):
+///   declarations the kernel accepts and nothing refers to.
 ///
 /// Type ids and string offsets do not change; only records are rewritten
 /// (a DATASEC may lose entries, so later records move).
@@ -58,6 +60,20 @@ pub fn fixup_datasecs(btf: &Btf<'_>, src: &dyn DatasecSource) -> Result<Vec<u8>,
         words.extend(raw.chunks_exact(4).map(|c| e.u32([c[0], c[1], c[2], c[3]])));
         match t {
             Type::Datasec(d) => fix_datasec(btf, src, id, &d, &mut words)?,
+            Type::Var(v)
+                if v.linkage == VarLinkage::GlobalExtern
+                    && placed.binary_search(&id).is_err()
+                    && btf.skip_mods(v.ty)?.is_void() =>
+            {
+                // A typeless ksym (`extern const void sym __ksym`): the
+                // kernel refuses a VAR of type void. Nothing refers to it, so
+                // it becomes a TYPEDEF of the same type (one word shorter).
+                log::debug!(target: "oxbpf::btf", "VAR [{id}]: typeless extern -> typedef");
+                words.truncate(3);
+                if let Some(w) = words.get_mut(1) {
+                    *w = (Kind::Typedef as u32) << 24;
+                }
+            }
             Type::Var(v) if v.linkage == VarLinkage::GlobalExtern => {
                 let l = if placed.binary_search(&id).is_ok() {
                     VarLinkage::GlobalAllocated
@@ -70,9 +86,13 @@ pub fn fixup_datasecs(btf: &Btf<'_>, src: &dyn DatasecSource) -> Result<Vec<u8>,
                 }
             }
             Type::Func(f) if f.linkage == FuncLinkage::Extern => {
-                log::debug!(target: "oxbpf::btf", "FUNC [{id}]: extern linkage -> static");
+                // A kfunc declaration. The kernel refuses extern FUNCs, and a
+                // static FUNC needs named parameters, which clang does not
+                // record for declarations; nothing refers to the FUNC, so it
+                // becomes a TYPEDEF of its prototype (same id, same name).
+                log::debug!(target: "oxbpf::btf", "FUNC [{id}]: extern -> typedef of its prototype");
                 if let Some(w) = words.get_mut(1) {
-                    *w = (*w & !0xffff) | u32::from(FuncLinkage::Static.to_u16());
+                    *w = (Kind::Typedef as u32) << 24;
                 }
             }
             _ => {}

@@ -119,6 +119,24 @@ pub enum Error {
         kind: oxbpf_btf::Kind,
     },
 
+    /// A kconfig extern cannot be given a value.
+    #[error("kconfig extern {name}: {reason}")]
+    Kconfig {
+        /// The extern.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+
+    /// A non-weak ksym extern names no kernel symbol.
+    #[error("load step %{op}: /proc/kallsyms has no symbol {name:?}")]
+    KsymNotFound {
+        /// Index of the failing operation in the plan.
+        op: usize,
+        /// The symbol.
+        name: String,
+    },
+
     /// A map pinned by name differs from the object's definition, so it
     /// cannot be reused.
     #[error(

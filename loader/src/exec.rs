@@ -10,6 +10,7 @@ use std::ffi::CString;
 use std::os::fd::AsFd;
 use std::path::Path;
 
+use oxbpf_asm::Insn;
 use oxbpf_asm::opcode::pseudo;
 use oxbpf_plan::{CreateMap, LoadProg, Op, PatchKind, Plan, Ref, ReuseMap};
 use oxbpf_syscalls::attr::obj_name;
@@ -18,14 +19,22 @@ use oxbpf_syscalls::{BtfFd, MapCreateAttr, MapFd, ProgFd, ProgLoadOptions, Verif
 use crate::error::{Error, Result};
 use crate::target::Target;
 
+/// The helper id a call to an absent weak kfunc becomes: no helper has
+/// it, so the verifier refuses the call if it can be reached (programs
+/// guard such calls with `bpf_ksym_exists()`, which reads 0).
+pub(crate) const KFUNC_POISON: i32 = 0x0bad_f00d;
+
 /// A kernel object a plan operation created.
 #[derive(Debug)]
 pub(crate) enum Created {
     Btf(BtfFd),
     Map(MapFd),
     Prog(ProgFd),
-    /// A type id in the kernel's BTF (nothing to close).
-    BtfId(u32),
+    /// A type id in the kernel's BTF (nothing to close); `None` when an
+    /// optional lookup found nothing.
+    BtfId(Option<u32>),
+    /// A kernel address (0 when an optional lookup found nothing).
+    Address(u64),
 }
 
 /// The results of a plan, by `Ref`: `None` for operations that create
@@ -49,10 +58,17 @@ impl Executed {
         }
     }
 
-    fn btf_id(&self, r: Ref) -> u32 {
+    fn btf_id(&self, r: Ref) -> Option<u32> {
         match self.slots.get(r.index()) {
             Some(Some(Created::BtfId(id))) => *id,
             _ => unreachable!("validated plan: {r} is a BTF id"),
+        }
+    }
+
+    fn address(&self, r: Ref) -> u64 {
+        match self.slots.get(r.index()) {
+            Some(Some(Created::Address(a))) => *a,
+            _ => unreachable!("validated plan: {r} is an address"),
         }
     }
 
@@ -113,15 +129,27 @@ fn run_ops(plan: &Plan, target: &Target, pinned: &mut Vec<String>) -> Result<Exe
             Op::ReuseMap(r) => Some(Created::Map(reuse_map(i, r)?)),
             Op::FindBtfId(b) => {
                 let vmlinux = target.vmlinux()?;
-                let id = vmlinux
+                let found = vmlinux
                     .find_by_name_kind(&b.name, b.kind)
-                    .map_err(Error::btf("looking a type up in the kernel's BTF"))?
-                    .ok_or_else(|| Error::BtfNotFound {
+                    .map_err(Error::btf("looking a type up in the kernel's BTF"))?;
+                if found.is_none() && !b.optional {
+                    return Err(Error::BtfNotFound {
                         op: i,
                         name: b.name.clone(),
                         kind: b.kind,
-                    })?;
-                Some(Created::BtfId(id.0))
+                    });
+                }
+                Some(Created::BtfId(found.map(|id| id.0)))
+            }
+            Op::FindKsym(k) => {
+                let found = target.kallsyms()?.get(&k.name);
+                if found.is_none() && !k.optional {
+                    return Err(Error::KsymNotFound {
+                        op: i,
+                        name: k.name.clone(),
+                    });
+                }
+                Some(Created::Address(found.unwrap_or(0)))
             }
             Op::Pin(p) => {
                 oxbpf_syscalls::obj_pin(done.map(p.object), Path::new(&p.path)).map_err(step)?;
@@ -145,6 +173,7 @@ fn describe(op: &Op) -> String {
         Op::ReuseMap(r) => format!("map_reuse {:?}", r.path),
         Op::Pin(p) => format!("obj_pin {} at {:?}", p.object, p.path),
         Op::FindBtfId(b) => format!("btf_find {:?} {}", b.name, b.kind),
+        Op::FindKsym(k) => format!("ksym_find {:?}", k.name),
     }
 }
 
@@ -217,6 +246,32 @@ fn load_prog(p: &LoadProg, done: &Executed) -> oxbpf_syscalls::Result<ProgFd> {
                 insns[i].imm = fd_u32(done.map(map)) as i32;
                 insns[i + 1].imm = offset as i32;
             }
+            PatchKind::BtfId(r) => match done.btf_id(r) {
+                Some(id) => {
+                    insns[i].set_src(pseudo::BTF_ID);
+                    insns[i].imm = id as i32;
+                    // The BTF object holding the id: 0 is vmlinux.
+                    insns[i + 1].imm = 0;
+                }
+                None => {
+                    // An absent weak ksym reads as NULL.
+                    insns[i].set_src(0);
+                    (insns[i].imm, insns[i + 1].imm) = (0, 0);
+                }
+            },
+            PatchKind::Address(r) => {
+                let addr = done.address(r);
+                insns[i].set_src(0);
+                (insns[i].imm, insns[i + 1].imm) = (addr as u32 as i32, (addr >> 32) as u32 as i32);
+            }
+            PatchKind::KfuncCall(r) => match done.btf_id(r) {
+                Some(id) => {
+                    insns[i].set_src(pseudo::KFUNC_CALL);
+                    insns[i].imm = id as i32;
+                    insns[i].off = 0;
+                }
+                None => insns[i] = Insn::call_helper(KFUNC_POISON),
+            },
         }
     }
     // `Plan::validate` refused licenses with NUL bytes.
@@ -238,7 +293,8 @@ fn load_prog(p: &LoadProg, done: &Executed) -> oxbpf_syscalls::Result<ProgFd> {
     opts.expected_attach_type = p.expected_attach_type.unwrap_or_default();
     opts.prog_flags = p.prog_flags;
     opts.kern_version = p.kern_version;
-    opts.attach_btf_id = p.attach_btf.map_or(0, |r| done.btf_id(r));
+    // Attach targets are looked up as required: a missing one failed its step.
+    opts.attach_btf_id = p.attach_btf.and_then(|r| done.btf_id(r)).unwrap_or(0);
     if let Some(btf) = p.btf {
         opts.btf = Some(done.btf(btf));
         if !func_info.is_empty() {

@@ -35,6 +35,7 @@
 
 mod error;
 mod exec;
+mod kconfig;
 mod link;
 mod map;
 mod object;

@@ -37,6 +37,12 @@ impl Object {
         for (section, &r) in open.elf.data.iter().zip(&layout.data) {
             maps.push(take_map(r, data_map_name(&open.name, &section.name))?);
         }
+        if let Some(r) = layout.kconfig {
+            maps.push(take_map(
+                r,
+                data_map_name(&open.name, oxbpf_elf_bpf::KCONFIG_SECTION),
+            )?);
+        }
         let mut programs = Vec::new();
         for (prog, r) in open.programs().zip(&layout.programs) {
             let Some(r) = *r else { continue };
@@ -69,7 +75,8 @@ impl Object {
         &self.name
     }
 
-    /// The maps: those the object defines, then one per global data section.
+    /// The maps: those the object defines, then one per global data section,
+    /// then the `.kconfig` map if the object has kconfig externs.
     pub fn maps(&self) -> impl ExactSizeIterator<Item = &Map> {
         self.maps.iter()
     }

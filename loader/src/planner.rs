@@ -5,10 +5,14 @@ use oxbpf_asm::Insn;
 use oxbpf_btf::{Btf, BtfExt, Kind};
 use std::path::Path;
 
-use oxbpf_elf_bpf::{DataKind, Function, MapDef, Pinning, RelocTarget, Relocation};
+use std::collections::HashMap;
+
+use oxbpf_elf_bpf::{
+    DataKind, ExternKind, Function, KCONFIG_SECTION, MapDef, Pinning, RelocTarget, Relocation,
+};
 use oxbpf_plan::{
-    CreateMap, FindBtfId, Freeze, FuncInfo, InsnIdx, LineInfo, LoadBtf, LoadProg, Op, Patch,
-    PatchKind, Pin, Plan, Ref, ReuseMap, UpdateElem,
+    CreateMap, FindBtfId, FindKsym, Freeze, FuncInfo, InsnIdx, LineInfo, LoadBtf, LoadProg, Op,
+    Patch, PatchKind, Pin, Plan, Ref, ReuseMap, UpdateElem,
 };
 use oxbpf_reloc::{Placed, link_program};
 use oxbpf_syscalls::MapType;
@@ -38,6 +42,8 @@ pub(crate) struct Layout {
     pub(crate) programs: Vec<Option<Ref>>,
     /// The object's BTF, if loaded.
     pub(crate) btf: Option<Ref>,
+    /// The `.kconfig` map, if the object has kconfig externs.
+    pub(crate) kconfig: Option<Ref>,
 }
 
 struct Builder<'a> {
@@ -46,6 +52,17 @@ struct Builder<'a> {
     btf_ext: Option<BtfExt<'a>>,
     plan: Plan,
     layout: Layout,
+    /// Lookups of kernel types and symbols already in the plan, so that
+    /// each extern is resolved once per object.
+    lookups: HashMap<(String, LookupKind), Ref>,
+}
+
+/// What an extern lookup asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum LookupKind {
+    Var,
+    Func,
+    Address,
 }
 
 /// Builds the plan of `obj` for `target`.
@@ -78,10 +95,12 @@ pub(crate) fn build_with_layout(obj: &OpenObject, target: &Target) -> Result<(Pl
         btf_ext,
         plan: Plan::new(&obj.name),
         layout: Layout::default(),
+        lookups: HashMap::new(),
     };
     b.load_btf();
     b.create_maps()?;
     b.create_data_maps()?;
+    b.create_kconfig_map()?;
     b.load_programs()?;
     b.plan.validate()?;
     Ok((b.plan, b.layout))
@@ -243,7 +262,67 @@ impl Builder<'_> {
         Ok(())
     }
 
-    /// Step 4: the programs, with map references turned into patch points
+    /// Step 4: the `.kconfig` map, holding the target's values of the
+    /// object's kconfig externs; frozen once written.
+    fn create_kconfig_map(&mut self) -> Result<()> {
+        let externs = &self.obj.elf.externs;
+        if externs.kconfig_size == 0 {
+            return Ok(());
+        }
+        let btf = self
+            .btf()
+            .ok_or_else(|| Error::InvalidArgument("kconfig externs without BTF".into()))?;
+        let value = crate::kconfig::image(btf, externs, self.target)?;
+        let name = data_map_name(&self.obj.name, KCONFIG_SECTION);
+        let mut create = CreateMap::new(&name, MapType::ARRAY, 4, externs.kconfig_size, 1);
+        create.map_flags = BPF_F_MMAPABLE | BPF_F_RDONLY_PROG;
+        if let Some(btf_ref) = self.layout.btf {
+            let datasec = btf
+                .find_by_name_kind(KCONFIG_SECTION, Kind::Datasec)
+                .map_err(Error::btf(format!("{}: DATASEC .kconfig", self.obj.name)))?;
+            if let Some(id) = datasec {
+                (create.btf, create.btf_value_type_id) = (Some(btf_ref), id.0);
+            }
+        }
+        let map = self.plan.push(Op::CreateMap(create));
+        self.plan.push(Op::UpdateElem(UpdateElem {
+            map,
+            key: 0u32.to_ne_bytes().to_vec(),
+            value,
+            flags: 0,
+        }));
+        self.plan.push(Op::Freeze(Freeze { map }));
+        self.layout.kconfig = Some(map);
+        Ok(())
+    }
+
+    /// A lookup of a kernel type or symbol, added to the plan once.
+    fn lookup(&mut self, name: &str, kind: LookupKind, optional: bool) -> Ref {
+        if let Some(&r) = self.lookups.get(&(name.to_owned(), kind)) {
+            return r;
+        }
+        let op = match kind {
+            LookupKind::Var => Op::FindBtfId(FindBtfId {
+                name: name.to_owned(),
+                kind: Kind::Var,
+                optional,
+            }),
+            LookupKind::Func => Op::FindBtfId(FindBtfId {
+                name: name.to_owned(),
+                kind: Kind::Func,
+                optional,
+            }),
+            LookupKind::Address => Op::FindKsym(FindKsym {
+                name: name.to_owned(),
+                optional,
+            }),
+        };
+        let r = self.plan.push(op);
+        self.lookups.insert((name.to_owned(), kind), r);
+        r
+    }
+
+    /// Step 5: the programs, with map references turned into patch points
     /// and their func_info and line_info.
     fn load_programs(&mut self) -> Result<()> {
         let obj = self.obj;
@@ -300,7 +379,7 @@ impl Builder<'_> {
     }
 
     /// Turns a linked program's relocations into patch points.
-    fn relocate(&self, relocations: &[Relocation], load: &mut LoadProg) -> Result<()> {
+    fn relocate(&mut self, relocations: &[Relocation], load: &mut LoadProg) -> Result<()> {
         for reloc in relocations {
             let site = || {
                 format!(
@@ -321,15 +400,46 @@ impl Builder<'_> {
                     unreachable!("link_program resolved calls and function addresses")
                 }
                 RelocTarget::Extern { name, .. } => {
-                    return Err(Error::Unsupported {
-                        what: format!("extern {name} (kconfig, ksym, kfunc)"),
-                        site: site(),
-                    });
+                    let ext = self.obj.elf.externs.get(name).ok_or_else(|| {
+                        Error::InvalidArgument(format!(
+                            "{}: extern {name} has no declaration",
+                            site()
+                        ))
+                    })?;
+                    let is_call = load.insns[reloc.insn].code == 0x85;
+                    match ext.kind {
+                        ExternKind::Kconfig { offset, .. } => {
+                            let map = self
+                                .layout
+                                .kconfig
+                                .expect("kconfig externs have a .kconfig map");
+                            let addend = load.insns[reloc.insn].imm as u32;
+                            PatchKind::MapValue {
+                                map,
+                                offset: offset.wrapping_add(addend),
+                            }
+                        }
+                        ExternKind::TypedKsym { .. } => {
+                            PatchKind::BtfId(self.lookup(name, LookupKind::Var, ext.weak))
+                        }
+                        ExternKind::TypelessKsym => {
+                            PatchKind::Address(self.lookup(name, LookupKind::Address, ext.weak))
+                        }
+                        ExternKind::Kfunc { .. } if is_call => {
+                            PatchKind::KfuncCall(self.lookup(name, LookupKind::Func, ext.weak))
+                        }
+                        ExternKind::Kfunc { .. } => {
+                            PatchKind::BtfId(self.lookup(name, LookupKind::Func, ext.weak))
+                        }
+                    }
                 }
             };
             // The patch carries the value; clear what the compiler left.
             let slot: &mut Insn = &mut load.insns[reloc.insn];
             slot.imm = 0;
+            if kind.is_call() {
+                slot.set_src(0);
+            }
             load.patches.push(Patch { insn, kind });
         }
         Ok(())
@@ -361,7 +471,11 @@ fn attach_btf_target(program: &str, section: &str, target: &str) -> Result<FindB
             });
         }
     };
-    Ok(FindBtfId { name, kind })
+    Ok(FindBtfId {
+        name,
+        kind,
+        optional: false,
+    })
 }
 
 /// Whether the kernel accepts BTF key/value type ids for a map type. Maps

@@ -56,6 +56,14 @@ impl Program {
             .map_err(Error::syscall(format!("program {}: test run", self.name)))
     }
 
+    /// Runs a `syscall` program once on `ctx` (`BPF_PROG_TEST_RUN`); the
+    /// kernel writes the context back into `ctx`. Returns the program's
+    /// return value.
+    pub fn run_syscall(&self, ctx: &mut [u8]) -> Result<u32> {
+        oxbpf_syscalls::prog_run_syscall(&self.fd, ctx)
+            .map_err(Error::syscall(format!("program {}: running it", self.name)))
+    }
+
     /// Pins the program at `path` on a bpffs.
     pub fn pin(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();

@@ -8,6 +8,7 @@ use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
 
 use oxbpf_btf::Btf;
+use oxbpf_syscalls::{Kallsyms, KernelConfig};
 
 use crate::error::{Error, Result};
 
@@ -20,6 +21,9 @@ pub(crate) struct Target {
     vmlinux_path: PathBuf,
     vmlinux: OnceCell<Btf<'static>>,
     possible_cpus: OnceCell<u32>,
+    kconfig: OnceCell<KernelConfig>,
+    kallsyms: OnceCell<Kallsyms>,
+    bpf_cookie: OnceCell<bool>,
 }
 
 impl Target {
@@ -29,6 +33,9 @@ impl Target {
             vmlinux_path: VMLINUX_BTF.into(),
             vmlinux: OnceCell::new(),
             possible_cpus: OnceCell::new(),
+            kconfig: OnceCell::new(),
+            kallsyms: OnceCell::new(),
+            bpf_cookie: OnceCell::new(),
         }
     }
 
@@ -42,6 +49,61 @@ impl Target {
             self.vmlinux_path.display()
         )))?;
         Ok(self.vmlinux.get_or_init(|| btf))
+    }
+
+    /// The kernel's build configuration, read on first use.
+    pub(crate) fn kconfig(&self) -> Result<&KernelConfig> {
+        if let Some(c) = self.kconfig.get() {
+            return Ok(c);
+        }
+        let c = KernelConfig::read().map_err(Error::syscall("reading the kernel configuration"))?;
+        Ok(self.kconfig.get_or_init(|| c))
+    }
+
+    /// The kernel's symbol addresses, read on first use.
+    pub(crate) fn kallsyms(&self) -> Result<&Kallsyms> {
+        if let Some(k) = self.kallsyms.get() {
+            return Ok(k);
+        }
+        let k = Kallsyms::read().map_err(Error::syscall("reading /proc/kallsyms"))?;
+        Ok(self.kallsyms.get_or_init(|| k))
+    }
+
+    /// `LINUX_VERSION_CODE` of the running kernel.
+    pub(crate) fn kernel_version_code(&self) -> Result<u32> {
+        oxbpf_syscalls::kernel_version_code().map_err(Error::syscall("reading the kernel version"))
+    }
+
+    /// Whether system calls enter through arch wrappers (`__x64_sys_*`),
+    /// which is what kprobes on system calls must name.
+    pub(crate) fn has_syscall_wrapper(&self) -> Result<bool> {
+        Ok(self
+            .kallsyms()?
+            .get(&format!("{}bpf", syscall_prefix()))
+            .is_some())
+    }
+
+    /// Whether the kernel has `bpf_get_attach_cookie` (5.15), found by
+    /// loading a two-instruction program that calls it.
+    pub(crate) fn has_bpf_cookie(&self) -> bool {
+        *self.bpf_cookie.get_or_init(|| {
+            use oxbpf_asm::Insn;
+            const BPF_FUNC_GET_ATTACH_COOKIE: i32 = 174;
+            let insns = [
+                Insn::call_helper(BPF_FUNC_GET_ATTACH_COOKIE),
+                Insn::mov64_imm(0, 0),
+                Insn::exit(),
+            ];
+            let opts = oxbpf_syscalls::ProgLoadOptions::new(
+                oxbpf_syscalls::ProgType::TRACEPOINT,
+                &insns,
+                c"GPL",
+            );
+            let supported =
+                oxbpf_syscalls::prog_load(&opts, &mut oxbpf_syscalls::VerifierLog::new()).is_ok();
+            log::debug!(target: "oxbpf::probe", "bpf_get_attach_cookie: {supported}");
+            supported
+        })
     }
 
     /// Whether something is pinned at `path` (a map an earlier load pinned
@@ -58,6 +120,21 @@ impl Target {
         }
         let n = read_possible_cpus(Path::new(POSSIBLE_CPUS))?;
         Ok(*self.possible_cpus.get_or_init(|| n))
+    }
+}
+
+/// The prefix of system call entry points on this architecture.
+pub(crate) fn syscall_prefix() -> &'static str {
+    if cfg!(target_arch = "x86_64") {
+        "__x64_sys_"
+    } else if cfg!(target_arch = "aarch64") {
+        "__arm64_sys_"
+    } else if cfg!(target_arch = "s390x") {
+        "__s390x_sys_"
+    } else if cfg!(target_arch = "riscv64") {
+        "__riscv_sys_"
+    } else {
+        "sys_"
     }
 }
 

@@ -40,7 +40,14 @@ fn write_op(f: &mut Formatter<'_>, op: &Op) -> fmt::Result {
             write_op(f, &Op::CreateMap(r.expect.clone()))
         }
         Op::Pin(p) => write!(f, "{} at {:?}", p.object, p.path),
-        Op::FindBtfId(b) => write!(f, "{:?} {}", b.name, b.kind),
+        Op::FindBtfId(b) => {
+            write!(f, "{:?} {}", b.name, b.kind)?;
+            if b.optional {
+                f.write_str(" (weak)")?;
+            }
+            Ok(())
+        }
+        Op::FindKsym(k) => write!(f, "{:?}{}", k.name, if k.optional { " (weak)" } else { "" }),
         Op::CreateMap(m) => {
             write!(
                 f,
@@ -118,6 +125,9 @@ fn write_op(f: &mut Formatter<'_>, op: &Op) -> fmt::Result {
                     PatchKind::MapValue { map, offset } => {
                         write!(f, "ld_imm64 map_value {map} +{offset}")?
                     }
+                    PatchKind::BtfId(r) => write!(f, "ld_imm64 btf_id {r}")?,
+                    PatchKind::Address(r) => write!(f, "ld_imm64 address {r}")?,
+                    PatchKind::KfuncCall(r) => write!(f, "call kfunc {r}")?,
                 }
             }
             Ok(())

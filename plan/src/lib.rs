@@ -86,6 +86,10 @@ pub enum Op {
     /// BTF type id (the live executor reads the kernel's BTF; a generated
     /// loader calls `bpf_btf_find_by_name_kind` on the target).
     FindBtfId(FindBtfId),
+    /// Find a kernel symbol's address (`/proc/kallsyms` live,
+    /// `bpf_kallsyms_lookup_name` in a generated loader): produces an
+    /// address.
+    FindKsym(FindKsym),
 }
 
 impl Op {
@@ -100,6 +104,7 @@ impl Op {
             Op::ReuseMap(_) => "map_reuse",
             Op::Pin(_) => "obj_pin",
             Op::FindBtfId(_) => "btf_find",
+            Op::FindKsym(_) => "ksym_find",
         }
     }
 
@@ -110,6 +115,7 @@ impl Op {
             Op::CreateMap(_) | Op::ReuseMap(_) => Produces::Map,
             Op::LoadProg(_) => Produces::Prog,
             Op::FindBtfId(_) => Produces::BtfId,
+            Op::FindKsym(_) => Produces::Address,
             Op::UpdateElem(_) | Op::Freeze(_) | Op::Pin(_) => Produces::Nothing,
         }
     }
@@ -117,7 +123,7 @@ impl Op {
     /// Every `Ref` the operation uses, with the kind it must be.
     pub fn uses(&self) -> Vec<(Ref, Produces)> {
         match self {
-            Op::LoadBtf(_) | Op::ReuseMap(_) | Op::FindBtfId(_) => Vec::new(),
+            Op::LoadBtf(_) | Op::ReuseMap(_) | Op::FindBtfId(_) | Op::FindKsym(_) => Vec::new(),
             Op::Pin(p) => vec![(p.object, Produces::Map)],
             Op::CreateMap(m) => {
                 let mut v: Vec<_> = m.btf.map(|r| (r, Produces::Btf)).into_iter().collect();
@@ -129,9 +135,7 @@ impl Op {
             Op::LoadProg(p) => {
                 let mut v: Vec<_> = p.btf.map(|r| (r, Produces::Btf)).into_iter().collect();
                 v.extend(p.attach_btf.map(|r| (r, Produces::BtfId)));
-                v.extend(p.patches.iter().map(|patch| match patch.kind {
-                    PatchKind::MapFd(r) | PatchKind::MapValue { map: r, .. } => (r, Produces::Map),
-                }));
+                v.extend(p.patches.iter().map(|patch| patch.kind.uses()));
                 v
             }
         }
@@ -149,6 +153,8 @@ pub enum Produces {
     Prog,
     /// A type id in the target kernel's BTF.
     BtfId,
+    /// A kernel address.
+    Address,
     /// Nothing: the operation changes an existing object.
     Nothing,
 }
@@ -238,6 +244,17 @@ pub struct FindBtfId {
     pub name: String,
     /// Its kind.
     pub kind: oxbpf_btf::Kind,
+    /// A `__weak` extern: not finding it gives "absent" instead of an error.
+    pub optional: bool,
+}
+
+/// Find the address of a kernel symbol.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FindKsym {
+    /// Symbol name.
+    pub name: String,
+    /// A `__weak` extern: not finding it gives address 0.
+    pub optional: bool,
 }
 
 /// Open a map pinned by an earlier load and check that it is what the
@@ -362,6 +379,31 @@ pub enum PatchKind {
         /// Offset into the map's value.
         offset: u32,
     },
+    /// `ld_imm64` of a kernel variable or function by BTF id
+    /// (`BPF_PSEUDO_BTF_ID`); 0 when an optional lookup found nothing.
+    BtfId(Ref),
+    /// `ld_imm64` of a kernel address (a typeless ksym).
+    Address(Ref),
+    /// A `call` of a kernel function by BTF id (`BPF_PSEUDO_KFUNC_CALL`);
+    /// when an optional lookup found nothing, the call is poisoned so that
+    /// the verifier refuses it if it is reachable.
+    KfuncCall(Ref),
+}
+
+impl PatchKind {
+    /// The `Ref` the patch needs and what it must produce.
+    pub fn uses(&self) -> (Ref, Produces) {
+        match *self {
+            PatchKind::MapFd(r) | PatchKind::MapValue { map: r, .. } => (r, Produces::Map),
+            PatchKind::BtfId(r) | PatchKind::KfuncCall(r) => (r, Produces::BtfId),
+            PatchKind::Address(r) => (r, Produces::Address),
+        }
+    }
+
+    /// Whether the patched instruction is a call (else an `ld_imm64`).
+    pub fn is_call(&self) -> bool {
+        matches!(self, PatchKind::KfuncCall(_))
+    }
 }
 
 /// The name the kernel keeps for a map or program: at most
@@ -496,7 +538,11 @@ impl Plan {
                     let Some(insn) = p.insns.get(patch.insn.0) else {
                         return Err(bad("past the last instruction"));
                     };
-                    if !insn.is_ld_imm64() || patch.insn.0 + 1 >= p.insns.len() {
+                    if patch.kind.is_call() {
+                        if insn.code != 0x85 {
+                            return Err(bad("not a call"));
+                        }
+                    } else if !insn.is_ld_imm64() || patch.insn.0 + 1 >= p.insns.len() {
                         return Err(bad("not a complete ld_imm64"));
                     }
                 }

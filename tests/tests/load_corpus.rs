@@ -87,8 +87,9 @@ fn every_object_loads_as_planned() {
                     let mut wanted: Vec<u32> = p
                         .patches
                         .iter()
-                        .map(|patch| match patch.kind {
-                            PatchKind::MapFd(r) | PatchKind::MapValue { map: r, .. } => r.0,
+                        .filter_map(|patch| match patch.kind {
+                            PatchKind::MapFd(r) | PatchKind::MapValue { map: r, .. } => Some(r.0),
+                            _ => None,
                         })
                         .collect();
                     wanted.sort_unstable();
@@ -108,11 +109,14 @@ fn every_object_loads_as_planned() {
                             "{name}: {}",
                             p.name
                         );
-                        assert_eq!(
-                            info.nr_line_info as usize,
-                            p.line_info.len(),
-                            "{name}: {}",
-                            p.name
+                        // The verifier drops the line info of the dead code it
+                        // removes (a branch on an absent weak kfunc), never adds.
+                        let lines = info.nr_line_info as usize;
+                        assert!(
+                            lines > 0 && lines <= p.line_info.len(),
+                            "{name}: {}: kernel has {lines} of {} line infos",
+                            p.name,
+                            p.line_info.len()
                         );
                         assert!(
                             has_btf_ext && !p.line_info.is_empty(),
