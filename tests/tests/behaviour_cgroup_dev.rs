@@ -4,7 +4,7 @@
 
 mod behaviour_support;
 
-use behaviour_support::{TestCgroup, eperm, u64_of};
+use behaviour_support::{TestCgroup, eperm, errno, u64_of};
 use oxbpf::{OpenObject, ProgType};
 use oxbpf_tests::{FdSnapshot, kernel_lock, object};
 
@@ -28,6 +28,14 @@ fn attached_program_denies_dev_zero_only() {
         assert_eq!(prog.info().unwrap().r#type, ProgType::CGROUP_DEVICE);
         let denied = obj.map("dev_denied").unwrap();
         let cgroup = TestCgroup::new("cgroup_dev");
+
+        // Neither auto-attach (no cgroup given) nor an iterator link.
+        assert!(matches!(
+            prog.attach(),
+            Err(oxbpf::Error::Unsupported { .. })
+        ));
+        let err = prog.attach_iter().unwrap_err();
+        assert_eq!(errno(&err), Some(oxbpf::sys::Errno::INVAL), "{err:?}");
 
         let link = prog.attach_cgroup(cgroup.fd()).unwrap();
         let report = cgroup.run_perl(CHILD, &[]);

@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, UdpSocket};
 use std::time::Duration;
 
-use behaviour_support::{TestCgroup, eperm, ethernet, ipv4_packet, u64_array, udp_packet};
+use behaviour_support::{TestCgroup, eperm, errno, ethernet, ipv4_packet, u64_array, udp_packet};
 use oxbpf::{OpenObject, TestRunOptions};
 use oxbpf_tests::{FdSnapshot, kernel_lock, object};
 
@@ -101,6 +101,18 @@ fn attached_to_a_cgroup() {
             .load()
             .unwrap();
         let cgroup = TestCgroup::new("cgroup_skb");
+        // An XDP program at the cgroup: the kernel refuses the hook.
+        let xdp = OpenObject::open(object("xdp_count"))
+            .unwrap()
+            .load()
+            .unwrap();
+        let err = xdp
+            .program("xdp_count")
+            .unwrap()
+            .attach_cgroup(cgroup.fd())
+            .unwrap_err();
+        assert_eq!(errno(&err), Some(oxbpf::sys::Errno::INVAL), "{err:?}");
+        drop(xdp);
         let _ingress = obj
             .program("skb_ingress_count")
             .unwrap()

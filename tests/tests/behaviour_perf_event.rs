@@ -45,6 +45,10 @@ fn task_clock_samples_run_the_program() {
 
         let event = perf_event_open_software(sw::TASK_CLOCK, PERIOD_NS, 0, -1).unwrap();
         let link = prog.attach_perf_event(event).unwrap();
+        assert!(
+            matches!(link.open_iter(), Err(oxbpf::Error::InvalidArgument(_))),
+            "a perf event link is no iterator"
+        );
         let elapsed = spin(Duration::from_millis(100));
         drop(link);
         let (n, period) = samples(&obj);
@@ -57,6 +61,12 @@ fn task_clock_samples_run_the_program() {
         // Detached: no more samples.
         spin(Duration::from_millis(20));
         assert_eq!(samples(&obj), (n, period), "detached");
+
+        // The section name says nothing about which event.
+        assert!(matches!(
+            prog.attach(),
+            Err(oxbpf::Error::Unsupported { .. })
+        ));
     }
     fds.assert_no_leak("perf_event");
 }
