@@ -328,6 +328,13 @@ pub enum Error {
         /// "exceeds the section size N", "overlaps the previous variable".
         reason: String,
     },
+    /// Writing a dump failed.
+    #[error("writing the dump")]
+    Write {
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
     /// Reading a file failed.
     #[error("reading {path}")]
     Io {

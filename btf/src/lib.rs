@@ -68,6 +68,7 @@
 
 mod btf;
 mod builder;
+mod dump;
 mod error;
 mod ext;
 mod fixup;
@@ -76,6 +77,7 @@ mod types;
 
 pub use crate::btf::{BTF_MAGIC, Btf, Header, MAX_RESOLVE_DEPTH, MAX_RESOLVE_STEPS, NameIndex};
 pub use crate::builder::BtfBuilder;
+pub use crate::dump::{DumpOptions, dump_c, dump_c_string, dump_raw, raw_type_string};
 pub use crate::error::{Error, ExtSectionKind, Field};
 pub use crate::ext::{
     BtfExt, BtfExtBuilder, CoreRelo, CoreReloKind, ExtHeader, ExtRecord, ExtSection, FuncInfo,
