@@ -59,6 +59,22 @@ pub struct MapDef {
     pub section_index: usize,
     /// Byte offset of the definition within that section.
     pub section_offset: u64,
+    /// Size in bytes of the definition in its section.
+    pub def_size: u64,
+    /// Byte offset of the `values` member in the definition, if it has one.
+    pub values_offset: Option<u64>,
+    /// Initial slots from `.values = { [i] = &map_or_prog }`: what to store
+    /// at each index once the map and its values exist.
+    pub init: Vec<(u32, MapInit)>,
+}
+
+/// What an initial slot of a map-in-map or prog array holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MapInit {
+    /// Another map of the object (index into `Object::maps`).
+    Map(usize),
+    /// A program of the object, by name.
+    Program(String),
 }
 
 /// Reads a legacy `struct bpf_map_def { u32 type, key_size, value_size,
@@ -113,6 +129,9 @@ pub(crate) fn legacy_map_def(
         syntax: MapSyntax::Legacy,
         section_index,
         section_offset,
+        def_size: bytes.len() as u64,
+        values_offset: None,
+        init: Vec::new(),
     })
 }
 
@@ -178,6 +197,9 @@ fn map_def_from_struct(btf: &Btf<'_>, name: &str, ty: TypeId, depth: u32) -> Res
         syntax: MapSyntax::Btf,
         section_index: 0,
         section_offset: 0,
+        def_size: u64::from(st.size()),
+        values_offset: None,
+        init: Vec::new(),
     };
     let mut key_size = None;
     let mut value_size = None;
@@ -202,6 +224,7 @@ fn map_def_from_struct(btf: &Btf<'_>, name: &str, ty: TypeId, depth: u32) -> Res
             "key" => def.btf_key_type = Some(pointee(btf, member.ty).map_err(&bad)?),
             "value" => def.btf_value_type = Some(pointee(btf, member.ty).map_err(&bad)?),
             "values" => {
+                def.values_offset = Some(u64::from(member.bit_offset / 8));
                 // `__array(values, T)`: a zero-length array of pointers to T.
                 let elem = array_of_ptr(btf, member.ty).map_err(&bad)?;
                 let target = btf.skip_mods_and_typedefs(elem).map_err(btf_err)?;
@@ -219,10 +242,14 @@ fn map_def_from_struct(btf: &Btf<'_>, name: &str, ty: TypeId, depth: u32) -> Res
             other => return Err(Error::map(name, format!("unknown field {other}"))),
         }
     }
-    if matches!(def.map_type, MapType::ARRAY_OF_MAPS | MapType::HASH_OF_MAPS)
-        && value_size.is_none()
+    if matches!(
+        def.map_type,
+        MapType::ARRAY_OF_MAPS | MapType::HASH_OF_MAPS | MapType::PROG_ARRAY
+    ) && value_size.is_none()
+        && def.btf_value_type.is_none()
     {
-        // A map-in-map's value is the fd (user space) or id of a map.
+        // The value of a map-in-map or prog array is the fd (from user
+        // space) of a map or program.
         value_size = Some(4);
     }
     if let Some(key) = def.btf_key_type {

@@ -13,7 +13,7 @@ use crate::externs::{self, Externs};
 
 /// The DATASEC of kconfig externs, and the name of the map holding them.
 pub const KCONFIG_SECTION: &str = ".kconfig";
-use crate::maps::{self, MapDef};
+use crate::maps::{self, MapDef, MapInit};
 use crate::section::{SectionKind, parse_section_name};
 
 type Elf = elf::FileHeader64<Endianness>;
@@ -298,6 +298,7 @@ impl Object {
         obj.read_btf(&ctx)?;
         obj.read_maps(&ctx)?;
         obj.read_relocations(&ctx)?;
+        obj.read_map_values(&ctx)?;
         Ok(obj)
     }
 
@@ -496,7 +497,11 @@ impl Object {
                         Error::section(&section, "BTF-defined maps need a .BTF section")
                     })?;
                     for (name, sym) in ctx.symbols_in(index)? {
-                        let def = maps::btf_map_def(btf, &name, index, sym.st_value(ctx.endian))?;
+                        let mut def =
+                            maps::btf_map_def(btf, &name, index, sym.st_value(ctx.endian))?;
+                        // With `.values` initialized, the symbol is larger
+                        // than its BTF struct: the flexible array follows.
+                        def.def_size = def.def_size.max(sym.st_size(ctx.endian));
                         self.maps.push(def);
                     }
                 }
@@ -530,6 +535,94 @@ impl Object {
                 }
                 _ => {}
             }
+        }
+        Ok(())
+    }
+
+    /// Reads the relocations of `.maps` that fill `values` arrays: initial
+    /// slots of map-in-maps (other maps) and prog arrays (programs).
+    fn read_map_values(&mut self, ctx: &Ctx<'_>) -> Result<()> {
+        for (_, header) in ctx.sections.enumerate() {
+            let Some((rels, _)) = header.rel(ctx.endian, ctx.data)? else {
+                continue;
+            };
+            let maps_index = header.sh_info(ctx.endian) as usize;
+            if ctx.roles.get(maps_index) != Some(&Role::BtfMaps) {
+                continue;
+            }
+            let section = ctx.section_name(maps_index);
+            for rel in rels {
+                let offset = rel.r_offset(ctx.endian);
+                let bad = |reason: String| Error::Relocation {
+                    section: section.clone(),
+                    offset,
+                    reason,
+                };
+                if rel.r_type(ctx.endian).0 != R_BPF_64_ABS64 {
+                    return Err(bad(format!(
+                        "relocation type {} in .maps",
+                        rel.r_type(ctx.endian).0
+                    )));
+                }
+                let sym_index = rel.r_sym(ctx.endian) as usize;
+                let sym = ctx
+                    .symbols
+                    .symbol(SymbolIndex(sym_index))
+                    .map_err(|_| bad(format!("symbol index {sym_index} out of range")))?;
+                let symbol = ctx.symbol_name(sym)?;
+                let owner = self
+                    .maps
+                    .iter()
+                    .position(|m| {
+                        m.section_index == maps_index
+                            && offset >= m.section_offset
+                            && offset < m.section_offset + m.def_size
+                    })
+                    .ok_or_else(|| bad("not inside any map definition".into()))?;
+                let def = &self.maps[owner];
+                let values = def
+                    .values_offset
+                    .ok_or_else(|| bad(format!("map {} has no values member", def.name)))?;
+                let at = offset - def.section_offset;
+                if at < values || (at - values) % 8 != 0 {
+                    return Err(bad(format!("not a slot of map {}'s values", def.name)));
+                }
+                let slot = u32::try_from((at - values) / 8)
+                    .map_err(|_| bad("slot out of range".into()))?;
+                if slot >= def.max_entries {
+                    return Err(bad(format!(
+                        "slot {slot} of map {} with max_entries {}",
+                        def.name, def.max_entries
+                    )));
+                }
+                let value = sym.st_value(ctx.endian);
+                let init = match ctx
+                    .symbol_section(sym)
+                    .map(|s| (s, ctx.roles.get(s).copied()))
+                {
+                    Some((s, Some(Role::BtfMaps))) => {
+                        let target = self
+                            .maps
+                            .iter()
+                            .position(|m| m.section_index == s && m.section_offset == value)
+                            .ok_or_else(|| bad(format!("{symbol} is not a map")))?;
+                        MapInit::Map(target)
+                    }
+                    Some((s, Some(Role::Code { .. }))) => {
+                        let prog = self
+                            .programs
+                            .iter()
+                            .find(|p| p.function.section_index == s && p.function.offset == value)
+                            .ok_or_else(|| bad(format!("{symbol} is not an entry program")))?;
+                        MapInit::Program(prog.name().to_owned())
+                    }
+                    _ => return Err(bad(format!("{symbol} is neither a map nor a program"))),
+                };
+                self.maps[owner].init.push((slot, init));
+            }
+        }
+        for map in &mut self.maps {
+            map.init.sort_by_key(|(slot, _)| *slot);
         }
         Ok(())
     }

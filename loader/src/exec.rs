@@ -151,6 +151,21 @@ fn run_ops(plan: &Plan, target: &Target, pinned: &mut Vec<String>) -> Result<Exe
                 }
                 Some(Created::Address(found.unwrap_or(0)))
             }
+            Op::SetFd(set) => {
+                let fd = match done.slots.get(set.value.index()) {
+                    Some(Some(Created::Map(m))) => fd_u32(m),
+                    Some(Some(Created::Prog(p))) => fd_u32(p),
+                    _ => unreachable!("validated plan: {} is a map or program", set.value),
+                };
+                oxbpf_syscalls::map_update_elem(
+                    done.map(set.map),
+                    &set.key.to_ne_bytes(),
+                    &fd.to_ne_bytes(),
+                    0,
+                )
+                .map_err(step)?;
+                None
+            }
             Op::Pin(p) => {
                 oxbpf_syscalls::obj_pin(done.map(p.object), Path::new(&p.path)).map_err(step)?;
                 pinned.push(p.path.clone());
@@ -174,6 +189,7 @@ fn describe(op: &Op) -> String {
         Op::Pin(p) => format!("obj_pin {} at {:?}", p.object, p.path),
         Op::FindBtfId(b) => format!("btf_find {:?} {}", b.name, b.kind),
         Op::FindKsym(k) => format!("ksym_find {:?}", k.name),
+        Op::SetFd(set) => format!("map_set_fd {} key {}", set.map, set.key),
     }
 }
 

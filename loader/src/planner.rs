@@ -8,11 +8,12 @@ use std::path::Path;
 use std::collections::HashMap;
 
 use oxbpf_elf_bpf::{
-    DataKind, ExternKind, Function, KCONFIG_SECTION, MapDef, Pinning, RelocTarget, Relocation,
+    DataKind, ExternKind, Function, KCONFIG_SECTION, MapDef, MapInit, Pinning, RelocTarget,
+    Relocation,
 };
 use oxbpf_plan::{
     CreateMap, FindBtfId, FindKsym, Freeze, FuncInfo, InsnIdx, LineInfo, LoadBtf, LoadProg, Op,
-    Patch, PatchKind, Pin, Plan, Ref, ReuseMap, UpdateElem,
+    Patch, PatchKind, Pin, Plan, Produces, Ref, ReuseMap, SetFd, UpdateElem,
 };
 use oxbpf_reloc::{Placed, link_program};
 use oxbpf_syscalls::MapType;
@@ -102,6 +103,7 @@ pub(crate) fn build_with_layout(obj: &OpenObject, target: &Target) -> Result<(Pl
     b.create_data_maps()?;
     b.create_kconfig_map()?;
     b.load_programs()?;
+    b.fill_initial_slots()?;
     b.plan.validate()?;
     Ok((b.plan, b.layout))
 }
@@ -293,6 +295,45 @@ impl Builder<'_> {
         }));
         self.plan.push(Op::Freeze(Freeze { map }));
         self.layout.kconfig = Some(map);
+        Ok(())
+    }
+
+    /// Step 6: the initial slots of map-in-maps and prog arrays
+    /// (`.values = { ... }`), once every map and program exists.
+    fn fill_initial_slots(&mut self) -> Result<()> {
+        let obj = self.obj;
+        for (i, def) in obj.elf.maps.iter().enumerate() {
+            let map = self.layout.maps[i];
+            if matches!(self.plan.op(map), Some(Op::ReuseMap(_))) && !def.init.is_empty() {
+                // A reused pinned map keeps the slots it has.
+                continue;
+            }
+            for (slot, init) in &def.init {
+                let (value, value_kind) = match init {
+                    MapInit::Map(target) => (self.layout.maps[*target], Produces::Map),
+                    MapInit::Program(name) => {
+                        let index = obj.elf.programs.iter().position(|p| p.name() == name);
+                        match index.and_then(|i| self.layout.programs[i]) {
+                            Some(r) => (r, Produces::Prog),
+                            None => {
+                                log::warn!(
+                                    target: "oxbpf::plan",
+                                    "map {} slot {slot}: program {name} is not loaded, slot left empty",
+                                    def.name
+                                );
+                                continue;
+                            }
+                        }
+                    }
+                };
+                self.plan.push(Op::SetFd(SetFd {
+                    map,
+                    key: *slot,
+                    value,
+                    value_kind,
+                }));
+            }
+        }
         Ok(())
     }
 

@@ -47,6 +47,7 @@ fn write_op(f: &mut Formatter<'_>, op: &Op) -> fmt::Result {
             }
             Ok(())
         }
+        Op::SetFd(set) => write!(f, "{} key {} <- fd {}", set.map, set.key, set.value),
         Op::FindKsym(k) => write!(f, "{:?}{}", k.name, if k.optional { " (weak)" } else { "" }),
         Op::CreateMap(m) => {
             write!(

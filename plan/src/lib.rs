@@ -86,6 +86,9 @@ pub enum Op {
     /// BTF type id (the live executor reads the kernel's BTF; a generated
     /// loader calls `bpf_btf_find_by_name_kind` on the target).
     FindBtfId(FindBtfId),
+    /// `BPF_MAP_UPDATE_ELEM` whose value is the fd of another operation's
+    /// map or program (map-in-map and prog array slots): produces nothing.
+    SetFd(SetFd),
     /// Find a kernel symbol's address (`/proc/kallsyms` live,
     /// `bpf_kallsyms_lookup_name` in a generated loader): produces an
     /// address.
@@ -105,6 +108,7 @@ impl Op {
             Op::Pin(_) => "obj_pin",
             Op::FindBtfId(_) => "btf_find",
             Op::FindKsym(_) => "ksym_find",
+            Op::SetFd(_) => "map_set_fd",
         }
     }
 
@@ -116,7 +120,7 @@ impl Op {
             Op::LoadProg(_) => Produces::Prog,
             Op::FindBtfId(_) => Produces::BtfId,
             Op::FindKsym(_) => Produces::Address,
-            Op::UpdateElem(_) | Op::Freeze(_) | Op::Pin(_) => Produces::Nothing,
+            Op::UpdateElem(_) | Op::Freeze(_) | Op::Pin(_) | Op::SetFd(_) => Produces::Nothing,
         }
     }
 
@@ -125,6 +129,7 @@ impl Op {
         match self {
             Op::LoadBtf(_) | Op::ReuseMap(_) | Op::FindBtfId(_) | Op::FindKsym(_) => Vec::new(),
             Op::Pin(p) => vec![(p.object, Produces::Map)],
+            Op::SetFd(set) => vec![(set.map, Produces::Map), (set.value, set.value_kind)],
             Op::CreateMap(m) => {
                 let mut v: Vec<_> = m.btf.map(|r| (r, Produces::Btf)).into_iter().collect();
                 v.extend(m.inner_map.map(|r| (r, Produces::Map)));
@@ -246,6 +251,19 @@ pub struct FindBtfId {
     pub kind: oxbpf_btf::Kind,
     /// A `__weak` extern: not finding it gives "absent" instead of an error.
     pub optional: bool,
+}
+
+/// Store another operation's fd in a map slot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetFd {
+    /// The map-in-map or prog array.
+    pub map: Ref,
+    /// The slot (a `u32` key).
+    pub key: u32,
+    /// The map or program whose fd goes there.
+    pub value: Ref,
+    /// [`Produces::Map`] for map-in-maps, [`Produces::Prog`] for prog arrays.
+    pub value_kind: Produces,
 }
 
 /// Find the address of a kernel symbol.
@@ -518,6 +536,17 @@ impl Plan {
                         used,
                         expected,
                         actual,
+                    });
+                }
+            }
+            if let Op::SetFd(set) = op {
+                if !matches!(set.value_kind, Produces::Map | Produces::Prog) {
+                    return Err(Error::WrongKind {
+                        op: i,
+                        mnemonic: op.mnemonic(),
+                        used: set.value,
+                        expected: Produces::Map,
+                        actual: set.value_kind,
                     });
                 }
             }
