@@ -1,6 +1,8 @@
-//! The `oxbpf` command: inspect, disassemble, plan and load BPF objects.
+//! The `oxbpf` command: inspect, disassemble, plan and load BPF objects;
+//! dump BTF.
 #![forbid(unsafe_code)]
 
+mod btf;
 mod demo;
 mod inspect;
 mod load;
@@ -49,6 +51,11 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         pin: Option<PathBuf>,
     },
+    /// BTF: dump it as a C header (vmlinux.h) or in bpftool's raw format.
+    Btf {
+        #[command(subcommand)]
+        command: BtfCommand,
+    },
     /// Count system calls per process live, from a tracepoint (the example
     /// shipped with oxbpf).
     Demo {
@@ -58,6 +65,31 @@ enum Command {
         /// How many processes to show.
         #[arg(long, default_value_t = 10)]
         top: usize,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum BtfCommand {
+    /// Dump BTF, like `bpftool btf dump`.
+    Dump {
+        #[command(subcommand)]
+        source: BtfSource,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum BtfSource {
+    /// From a file: raw BTF (`/sys/kernel/btf/vmlinux`) or a BPF object's
+    /// `.BTF`. Then `format c` (a header) or `format raw` (the default).
+    File {
+        /// The BTF file or BPF object.
+        path: PathBuf,
+        /// `format c` or `format raw`.
+        #[arg(num_args = 0..=2, value_name = "format {c|raw}")]
+        format: Vec<String>,
+        /// Base BTF of a split BTF (a module's BTF on vmlinux).
+        #[arg(long, short = 'B', value_name = "BASE")]
+        base: Option<PathBuf>,
     },
 }
 
@@ -76,6 +108,12 @@ fn main() -> ExitCode {
         Command::Plan { object } => inspect::plan(&object),
         Command::Load { object, pin } => load::load(&object, pin.as_deref()),
         Command::Demo { duration, top } => demo::run(duration, top),
+        Command::Btf {
+            command:
+                BtfCommand::Dump {
+                    source: BtfSource::File { path, format, base },
+                },
+        } => btf::parse_format(&format).and_then(|f| btf::dump_file(&path, f, base.as_deref())),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
