@@ -56,7 +56,7 @@ mod error;
 pub mod link;
 
 pub use crate::core::{
-    AccessPath, Applied, CandidateCache, CoreRelocator, FieldInfo, MAX_ACCESS_LEN,
+    AccessPath, Applied, Bitfield, CandidateCache, CoreRelocator, FieldInfo, MAX_ACCESS_LEN,
     POISON_HELPER_ID, Patch, PoisonReport, Resolution, TargetType, essential_name, find_poisoned,
     function_relos, kind_name, patch, poisoned_insn_in_log, value_when_missing,
 };

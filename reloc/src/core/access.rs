@@ -39,11 +39,15 @@ impl AccessPath {
     /// Like [`AccessPath::parse`], on raw bytes (what a BTF string section
     /// holds); any byte sequence gives a result or an error, never a panic.
     pub fn parse_bytes(s: &[u8]) -> Result<AccessPath, Error> {
-        parse_raw(s).map_err(|(pos, reason)| Error::AccessString {
-            access: String::from_utf8_lossy(&s[..s.len().min(256)]).into_owned(),
-            pos,
-            reason,
-        })
+        parse_raw(s)
+            .map(|p| AccessPath {
+                idx: p.indices().to_vec(),
+            })
+            .map_err(|(pos, reason)| Error::AccessString {
+                access: String::from_utf8_lossy(&s[..s.len().min(256)]).into_owned(),
+                pos,
+                reason,
+            })
     }
 
     /// The indices.
@@ -74,12 +78,27 @@ impl fmt::Display for AccessPath {
     }
 }
 
+/// Indices parsed into a fixed buffer (no allocation).
+pub(crate) struct Parsed {
+    buf: [u32; MAX_ACCESS_LEN],
+    len: usize,
+}
+
+impl Parsed {
+    pub fn indices(&self) -> &[u32] {
+        &self.buf[..self.len]
+    }
+}
+
 /// Parses into indices; the error is (byte position, reason).
-pub(crate) fn parse_raw(s: &[u8]) -> Result<AccessPath, (usize, &'static str)> {
+pub(crate) fn parse_raw(s: &[u8]) -> Result<Parsed, (usize, &'static str)> {
     if s.is_empty() {
         return Err((0, "empty"));
     }
-    let mut idx = Vec::with_capacity(s.len().div_ceil(2).min(MAX_ACCESS_LEN));
+    let mut out = Parsed {
+        buf: [0; MAX_ACCESS_LEN],
+        len: 0,
+    };
     let mut cur: Option<u32> = None;
     for (pos, &c) in s.iter().enumerate() {
         match c {
@@ -94,20 +113,21 @@ pub(crate) fn parse_raw(s: &[u8]) -> Result<AccessPath, (usize, &'static str)> {
             }
             b':' => {
                 let v = cur.take().ok_or((pos, "empty index"))?;
-                if idx.len() == MAX_ACCESS_LEN {
-                    return Err((pos, "too many indices"));
-                }
-                idx.push(v);
+                let slot = out.buf.get_mut(out.len).ok_or((pos, "too many indices"))?;
+                *slot = v;
+                out.len += 1;
             }
             _ => return Err((pos, "expected a digit or ':'")),
         }
     }
     let v = cur.ok_or((s.len(), "empty index"))?;
-    if idx.len() == MAX_ACCESS_LEN {
-        return Err((s.len(), "too many indices"));
-    }
-    idx.push(v);
-    Ok(AccessPath { idx })
+    let slot = out
+        .buf
+        .get_mut(out.len)
+        .ok_or((s.len(), "too many indices"))?;
+    *slot = v;
+    out.len += 1;
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -115,7 +135,10 @@ mod tests {
     use super::*;
 
     fn err(s: &str) -> (usize, &'static str) {
-        parse_raw(s.as_bytes()).unwrap_err()
+        match parse_raw(s.as_bytes()) {
+            Ok(p) => panic!("{s:?} parsed as {:?}", p.indices()),
+            Err(e) => e,
+        }
     }
 
     #[test]

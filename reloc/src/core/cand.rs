@@ -2,6 +2,7 @@
 //! local type, and the cache that keeps them for all programs of an object.
 
 use std::rc::Rc;
+use std::sync::Arc;
 
 use hashbrown::HashMap;
 use oxbpf_btf::{Btf, Kind, TypeId};
@@ -71,8 +72,10 @@ fn print(btf: &Btf<'_>) -> (u32, u32, usize) {
 }
 
 /// Target types whose names carry a flavor suffix, by essential name.
-/// Built once per target on the first lookup: kernels seldom have such
-/// names (vmlinux 6.18: one struct, `nf_conn___init`), so the map is tiny.
+/// Kernels seldom have such names (vmlinux 6.18: one struct,
+/// `nf_conn___init`), so the map is tiny; building it takes one pass over
+/// the target's types, done at most once per target and cache, and only
+/// when some lookup finds no exact name.
 #[derive(Debug, Default)]
 struct Flavored {
     by_essential: HashMap<Box<[u8]>, Vec<TypeId>>,
@@ -116,13 +119,15 @@ impl Flavored {
 /// target BTFs) and passes it to every [`crate::CoreRelocator`].
 ///
 /// Lookups go through the target BTF's name index by essential name (one
-/// hash lookup), plus a small side index of flavored target names built on
-/// first use. A cache given other BTFs than it was filled for empties
-/// itself first.
+/// hash lookup). Only when a target has no type of that exact name are its
+/// types whose own names carry a flavor (`name___suffix`) considered,
+/// through a side index built on that first miss. A cache given other
+/// BTFs than it was filled for empties itself first.
 #[derive(Debug, Default)]
 pub struct CandidateCache {
     fingerprint: Option<Fingerprint>,
     cands: HashMap<TypeId, Rc<[TargetType]>>,
+    roots: HashMap<TypeId, Arc<str>>,
     flavored: Vec<Option<Flavored>>,
     lookups: u64,
     hits: u64,
@@ -160,10 +165,17 @@ impl CandidateCache {
                 log::debug!(target: "oxbpf::reloc", "candidate cache: other BTFs, starting over");
             }
             self.cands.clear();
+            self.roots.clear();
             self.flavored.clear();
             self.flavored.resize_with(targets.len(), || None);
             self.fingerprint = Some(fp);
         }
+    }
+
+    /// The description of local type `id` ("struct task_struct"), made by
+    /// `make` on first use.
+    pub(crate) fn root_name(&mut self, id: TypeId, make: impl FnOnce() -> Arc<str>) -> Arc<str> {
+        self.roots.entry(id).or_insert_with(make).clone()
     }
 
     /// The candidates for local type `local_id` (named `name`, of kind
@@ -203,6 +215,7 @@ impl CandidateCache {
 
     fn lookup(&mut self, i: usize, t: &Btf<'_>, ess: &[u8], kind: Kind, out: &mut Vec<TargetType>) {
         let own = |id: TypeId| id >= t.first_id();
+        let before = out.len();
         // Not UTF-8 names are never in a target (kernel names are ASCII).
         if let Ok(s) = std::str::from_utf8(ess) {
             for id in t.find_all_by_name(s) {
@@ -211,6 +224,10 @@ impl CandidateCache {
                 }
             }
         }
+        if out.len() > before {
+            return;
+        }
+        // No exact name: target types with a flavor of it.
         if self.flavored.len() <= i {
             self.flavored.resize_with(i + 1, || None);
         }
@@ -249,6 +266,7 @@ mod tests {
         let u = b.add_union("foo", 4, &[("a", int, 0)]);
         let s2 = b.add_struct("foo___v2", 4, &[("a", int, 0)]);
         let e = b.add_enum64("foo", 8, false, &[("A", 1)]);
+        let bar2 = b.add_struct("bar___v2", 4, &[("a", int, 0)]);
         let target = b.build();
         let target = Btf::parse(&target).unwrap();
 
@@ -256,6 +274,7 @@ mod tests {
         let lint = l.add_int("int", 4, IntEncoding::SIGNED);
         let ls = l.add_struct("foo___local", 4, &[("a", lint, 0)]);
         let le = l.add_enum("foo", 4, false, &[("A", 1)]);
+        let lbar = l.add_struct("bar___mine", 4, &[("a", lint, 0)]);
         let local = l.build();
         let local = Btf::parse(&local).unwrap();
 
@@ -263,14 +282,17 @@ mod tests {
         cache.bind(&local, &[&target]);
         let c = cache.get(ls, b"foo___local", Kind::Struct, &[&target]);
         let ids: Vec<TypeId> = c.iter().map(|c| c.id).collect();
-        assert_eq!(ids, [s, s2]);
-        assert!(!ids.contains(&u));
+        assert_eq!(ids, [s]);
+        assert!(!ids.contains(&u) && !ids.contains(&s2));
         let c = cache.get(le, b"foo", Kind::Enum, &[&target]);
         assert_eq!(c.iter().map(|c| c.id).collect::<Vec<_>>(), [e]);
+        // Only a flavored name in the target: found through the side index.
+        let c = cache.get(lbar, b"bar___mine", Kind::Struct, &[&target]);
+        assert_eq!(c.iter().map(|c| c.id).collect::<Vec<_>>(), [bar2]);
         // Cached: the second lookup is a hit.
         cache.get(ls, b"foo___local", Kind::Struct, &[&target]);
-        assert_eq!(cache.stats(), (3, 1));
-        assert_eq!(cache.len(), 2);
+        assert_eq!(cache.stats(), (4, 1));
+        assert_eq!(cache.len(), 3);
         // Another target: the cache starts over.
         let other = BtfBuilder::new().build();
         let other = Btf::parse(&other).unwrap();

@@ -64,6 +64,7 @@ mod report;
 mod spec;
 
 use std::fmt;
+use std::sync::Arc;
 
 use oxbpf_asm::Insn;
 use oxbpf_btf::{Btf, CoreRelo, CoreReloKind, Kind, TypeId};
@@ -124,19 +125,39 @@ pub fn value_when_missing(kind: CoreReloKind) -> Option<u64> {
     }
 }
 
-/// Sizes and signedness of the field a field relocation is about, used to
-/// adjust loads and stores of the whole field.
+/// The field a field relocation is about. The sizes and signedness are
+/// computed for FIELD_BYTE_OFFSET only (they serve to adjust loads and
+/// stores of the whole field); the bitfield for every field kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FieldInfo {
-    /// Byte size of the local field (of its container, for a bitfield);
-    /// `None` if it has no size.
+    /// Byte size of the local field; `None` if it has no size or is a
+    /// bitfield (the compiler chose its container, see [`Bitfield`]).
     pub local_size: Option<u32>,
-    /// The same on the target, when resolved.
+    /// Byte size of the target field (of its container, for a bitfield),
+    /// when resolved.
     pub target_size: Option<u32>,
     /// Whether the local field is a signed integer or enum.
     pub signed: bool,
-    /// Whether the local field is a bitfield.
-    pub bitfield: bool,
+    /// The local bitfield, if the field is one.
+    pub bitfield: Option<Bitfield>,
+}
+
+/// A bitfield's place in the local root type.
+///
+/// The compiler reads a bitfield through a container (a naturally aligned
+/// 1, 2, 4 or 8-byte word holding all its bits) that it picks from its own
+/// record layout, which BTF does not fully describe; so the local
+/// byte offset, byte size and left shift in the instruction are checked to
+/// describe *a* valid container, not recomputed. On the target, the
+/// container is the smallest aligned word of at least the field's type
+/// size holding the field (the four values are computed from that one
+/// choice, so they agree with each other).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bitfield {
+    /// Bit offset from the start of the root type.
+    pub bit_offset: u64,
+    /// Number of bits.
+    pub bits: u32,
 }
 
 /// What one relocation resolves to on the target. Independent of the
@@ -149,8 +170,9 @@ pub struct Resolution {
     pub local_type: TypeId,
     /// The access string ("0:1:2").
     pub access: String,
-    /// The local root type, C-like ("struct task_struct", "typedef u32").
-    pub root: String,
+    /// The local root type, C-like ("struct task_struct", "typedef u32"),
+    /// shared by the relocations of that type.
+    pub root: Arc<str>,
     /// What the access string designates, C-like ("task_struct.pid",
     /// "s[1].c[5]", "pid_type::PIDTYPE_TGID", or the type's name).
     pub spec: String,
@@ -294,6 +316,8 @@ pub struct CoreRelocator<'a> {
     local: &'a Btf<'a>,
     targets: Vec<&'a Btf<'a>>,
     cache: &'a mut CandidateCache,
+    /// Reused accessor buffer.
+    scratch: Vec<Acc<'a>>,
 }
 
 impl std::fmt::Debug for CoreRelocator<'_> {
@@ -316,6 +340,7 @@ impl<'a> CoreRelocator<'a> {
             local,
             targets: vec![target],
             cache,
+            scratch: Vec::new(),
         }
     }
 
@@ -327,6 +352,10 @@ impl<'a> CoreRelocator<'a> {
         self.targets.extend_from_slice(modules);
         self.cache.bind(self.local, &self.targets);
         self
+    }
+
+    fn big_endian(&self) -> bool {
+        self.local.endian() == oxbpf_btf::Endian::Big
     }
 
     /// The target BTFs: the main one, then the modules.
@@ -383,8 +412,9 @@ impl<'a> CoreRelocator<'a> {
         let mut work = insns.to_vec();
         for (n, (idx, relo)) in relos.enumerate() {
             let res = self.resolve(&relo).map_err(|e| e.at_position(n, idx))?;
-            let at = res.loc(Some(n), Some(idx));
-            let patch = patch::apply(&mut work, idx, &res, &at)?;
+            let (patch, held) = patch::apply(&mut work, idx, &res, Some(n), self.big_endian())?;
+            let mut res = res;
+            res.local_value = held;
             if matches!(patch, Patch::Poisoned { .. }) {
                 log::debug!(target: "oxbpf::reloc", "#{n} insn {idx}: {res}: poisoned");
             } else {
@@ -414,8 +444,11 @@ impl<'a> CoreRelocator<'a> {
         let mut res = Resolution {
             kind: relo.kind,
             local_type: relo.type_id,
-            access: String::from_utf8_lossy(access).into_owned(),
-            root: describe_root(root_kind, root_name),
+            // Parsed: ASCII digits and colons only.
+            access: std::str::from_utf8(access).unwrap_or_default().to_owned(),
+            root: self
+                .cache
+                .root_name(root_r, || describe_root(root_kind, root_name)),
             spec: String::new(),
             local_value: 0,
             target_value: None,
@@ -429,7 +462,7 @@ impl<'a> CoreRelocator<'a> {
         }
         if kind == CoreReloKind::TypeIdLocal {
             expect_type_path(path)?;
-            res.spec = String::from_utf8_lossy(root_name).into_owned();
+            res.spec = lossy(root_name);
             res.local_value = u64::from(relo.type_id.0);
             res.target_value = Some(res.local_value);
             return Ok(res);
@@ -441,12 +474,22 @@ impl<'a> CoreRelocator<'a> {
             )));
         }
         let mut budget = Budget::new();
-        let mut found: Vec<Found> = Vec::new();
+        let mut found = Matches::default();
         if is_field_kind(kind) {
-            let spec = spec::local_field_spec(self.local, relo.type_id, path)?;
+            let buf = std::mem::take(&mut self.scratch);
+            let spec = spec::local_field_spec(self.local, relo.type_id, path, buf)?;
             res.spec = describe_field(root_name, &spec);
             res.local_value = field_value(lo, &spec.loc, kind)?;
-            let (local_size, signed) = field_size_sign(lo, &spec.loc)?;
+            let is_off = kind == CoreReloKind::FieldByteOffset;
+            let (local_size, signed) = if is_off {
+                field_size_sign(lo, &spec.loc)?
+            } else {
+                (None, false)
+            };
+            let bitfield = (spec.loc.bitfield != 0).then_some(Bitfield {
+                bit_offset: spec.loc.bit_off,
+                bits: spec.loc.bitfield,
+            });
             let cands = self.cache.get(root_r, root_name, root_kind, &self.targets);
             res.candidates = cands.len();
             for &c in cands.iter() {
@@ -454,24 +497,25 @@ impl<'a> CoreRelocator<'a> {
                 if let Some(loc) = spec::match_field(self.local, &spec, to.btf, c.id, &mut budget)?
                 {
                     let value = field_value(to, &loc, kind)?;
-                    let size = field_size_sign(to, &loc)?.0;
+                    let size = if is_off {
+                        field_size_sign(to, &loc)?.0
+                    } else {
+                        None
+                    };
                     found.push(Found {
                         cand: c,
                         value,
-                        size: if kind == CoreReloKind::FieldByteOffset {
-                            size
-                        } else {
-                            None
-                        },
+                        size,
                     });
                 }
             }
             res.field = Some(FieldInfo {
-                local_size,
+                local_size: if bitfield.is_some() { None } else { local_size },
                 target_size: None,
                 signed,
-                bitfield: spec.loc.bitfield != 0,
+                bitfield,
             });
+            self.scratch = spec.accs;
         } else if matches!(
             kind,
             CoreReloKind::EnumvalExists | CoreReloKind::EnumvalValue
@@ -482,11 +526,7 @@ impl<'a> CoreRelocator<'a> {
                 ));
             };
             let (vname, raw) = spec::enum_value(lo, relo.type_id, idx)?;
-            res.spec = format!(
-                "{}::{}",
-                String::from_utf8_lossy(root_name),
-                String::from_utf8_lossy(vname)
-            );
+            res.spec = format!("{}::{}", lossy(root_name), lossy(vname));
             res.local_value = if kind == CoreReloKind::EnumvalExists {
                 1
             } else {
@@ -512,7 +552,7 @@ impl<'a> CoreRelocator<'a> {
         } else {
             // TYPE_ID_TARGET, TYPE_EXISTS, TYPE_SIZE, TYPE_MATCHES.
             expect_type_path(path)?;
-            res.spec = String::from_utf8_lossy(root_name).into_owned();
+            res.spec = lossy(root_name);
             res.local_value = match kind {
                 CoreReloKind::TypeIdTarget => u64::from(relo.type_id.0),
                 CoreReloKind::TypeSize => u64::from(lo.size(relo.type_id)?),
@@ -547,18 +587,19 @@ impl<'a> CoreRelocator<'a> {
     }
 
     /// Checks the matching candidates agree and fills in the target value.
-    fn decide(&self, res: &mut Resolution, found: &[Found]) -> Result<(), Fail> {
-        let Some(first) = found.first() else {
+    fn decide(&self, res: &mut Resolution, found: &Matches) -> Result<(), Fail> {
+        let Some(first) = found.first else {
             res.target_value = value_when_missing(res.kind);
             return Ok(());
         };
         if found
+            .others
             .iter()
             .any(|f| f.value != first.value || f.size != first.size)
         {
             return Err(Fail::Ambiguous(
-                found
-                    .iter()
+                std::iter::once(&first)
+                    .chain(&found.others)
                     .map(|f| AmbiguousCandidate {
                         btf: f.cand.btf,
                         id: f.cand.id,
@@ -574,6 +615,24 @@ impl<'a> CoreRelocator<'a> {
             fi.target_size = first.size;
         }
         Ok(())
+    }
+}
+
+/// The matching candidates: the first kept apart, so that the usual single
+/// match allocates nothing.
+#[derive(Debug, Default)]
+struct Matches {
+    first: Option<Found>,
+    others: Vec<Found>,
+}
+
+impl Matches {
+    fn push(&mut self, f: Found) {
+        if self.first.is_none() {
+            self.first = Some(f);
+        } else {
+            self.others.push(f);
+        }
     }
 }
 
@@ -626,22 +685,37 @@ fn field_size_sign(on: On<'_, '_>, loc: &FieldLoc) -> Result<(Option<u32>, bool)
     Ok((size, spec::field_signed(on, loc)?))
 }
 
-fn describe_root(kind: Kind, name: &[u8]) -> String {
-    let name = String::from_utf8_lossy(name);
+/// A name as text (names are ASCII in practice: no copy to check).
+fn lossy(b: &[u8]) -> String {
+    match std::str::from_utf8(b) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(b).into_owned(),
+    }
+}
+
+fn push_name(s: &mut String, b: &[u8]) {
+    match std::str::from_utf8(b) {
+        Ok(n) => s.push_str(n),
+        Err(_) => s.push_str(&String::from_utf8_lossy(b)),
+    }
+}
+
+fn describe_root(kind: Kind, name: &[u8]) -> Arc<str> {
     let name = if name.is_empty() {
-        "(anon)".into()
+        "(anon)".to_owned()
     } else {
-        name
+        lossy(name)
     };
     match kind {
-        Kind::Int | Kind::Float => name.into_owned(),
-        k => format!("{k} {name}"),
+        Kind::Int | Kind::Float => name.into(),
+        k => format!("{k} {name}").into(),
     }
 }
 
 fn describe_field(root_name: &[u8], spec: &spec::FieldSpec<'_>) -> String {
     use std::fmt::Write;
-    let mut s = String::from_utf8_lossy(root_name).into_owned();
+    let mut s = String::with_capacity(root_name.len() + 16 * spec.accs.len());
+    push_name(&mut s, root_name);
     if spec.first != 0 {
         let _ = write!(s, "[{}]", spec.first);
     }
@@ -650,7 +724,7 @@ fn describe_field(root_name: &[u8], spec: &spec::FieldSpec<'_>) -> String {
             Acc::Field { name: [], .. } => {}
             Acc::Field { name, .. } => {
                 s.push('.');
-                s.push_str(&String::from_utf8_lossy(name));
+                push_name(&mut s, name);
             }
             Acc::Elem { idx } => {
                 let _ = write!(s, "[{idx}]");
@@ -667,7 +741,7 @@ fn target_name(targets: &[&Btf<'_>], c: TargetType) -> String {
     match btf.type_by_id(c.id) {
         Ok(t) => {
             let name = btf.string_bytes_at(t.name_off()).unwrap_or(b"");
-            describe_root(t.kind(), name)
+            describe_root(t.kind(), name).to_string()
         }
         Err(_) => String::new(),
     }
@@ -688,9 +762,16 @@ fn fail_to_error(f: Fail, at: ReloLoc) -> Error {
 
 /// Applies a resolution to the instruction at `idx` (see
 /// [`CoreRelocator::relocate`], which does this for each record).
-pub fn patch(insns: &mut [Insn], idx: usize, res: &Resolution) -> Result<Patch, Error> {
-    let at = res.loc(None, Some(idx));
-    patch::apply(insns, idx, res, &at)
+///
+/// `big_endian` is the byte order of the program (of its local BTF), which
+/// the bitfield left shift depends on.
+pub fn patch(
+    insns: &mut [Insn],
+    idx: usize,
+    res: &Resolution,
+    big_endian: bool,
+) -> Result<Patch, Error> {
+    patch::apply(insns, idx, res, None, big_endian).map(|(p, _)| p)
 }
 
 #[cfg(test)]

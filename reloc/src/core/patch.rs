@@ -85,18 +85,31 @@ enum Shape {
     Imm64,
 }
 
-fn unexpected(at: &ReloLoc, code: u8, reason: &'static str) -> Error {
+/// Builds the location of the relocation being applied, for errors only.
+pub(crate) struct At<'r> {
+    pub res: &'r Resolution,
+    pub relo: Option<usize>,
+    pub insn: usize,
+}
+
+impl At<'_> {
+    fn loc(&self) -> Box<ReloLoc> {
+        Box::new(self.res.loc(self.relo, Some(self.insn)))
+    }
+}
+
+fn unexpected(at: &At<'_>, code: u8, reason: &'static str) -> Error {
     Error::UnexpectedInsn {
-        at: Box::new(at.clone()),
+        at: at.loc(),
         code,
         reason,
     }
 }
 
-fn shape(insns: &[Insn], idx: usize, at: &ReloLoc) -> Result<Shape, Error> {
+fn shape(insns: &[Insn], idx: usize, at: &At<'_>) -> Result<Shape, Error> {
     let Some(&insn) = insns.get(idx) else {
         return Err(Error::InsnOutOfRange {
-            at: Box::new(at.clone()),
+            at: at.loc(),
             len: insns.len(),
         });
     };
@@ -151,6 +164,34 @@ fn shape(insns: &[Insn], idx: usize, at: &ReloLoc) -> Result<Shape, Error> {
     }
 }
 
+/// Whether `value`, found in an instruction where the local value of `res`
+/// is expected, is that value — or, for the container-dependent values of
+/// a bitfield (byte offset, byte size, left shift), describes some valid
+/// container of the local bitfield (see [`super::Bitfield`]).
+fn local_ok(res: &Resolution, value: u64, big_endian: bool) -> bool {
+    if value == res.local_value {
+        return true;
+    }
+    let Some(bf) = res.field.and_then(|f| f.bitfield) else {
+        return false;
+    };
+    let (bit_off, bits) = (bf.bit_offset, u64::from(bf.bits));
+    [1u64, 2, 4, 8].into_iter().any(|sz| {
+        let off = bit_off / 8 / sz * sz;
+        if bit_off + bits > (off + sz) * 8 {
+            return false;
+        }
+        let rel = bit_off - off * 8;
+        match res.kind {
+            CoreReloKind::FieldByteOffset => value == off,
+            CoreReloKind::FieldByteSize => value == sz,
+            CoreReloKind::FieldLshiftU64 if big_endian => value == (8 - sz) * 8 + rel,
+            CoreReloKind::FieldLshiftU64 => value == 64 - (rel + bits),
+            _ => false,
+        }
+    })
+}
+
 fn poison(insns: &mut [Insn], idx: usize, slots: usize) -> Patch {
     for s in insns.iter_mut().skip(idx).take(slots) {
         *s = Insn::call_helper(POISON_HELPER_ID);
@@ -160,21 +201,38 @@ fn poison(insns: &mut [Insn], idx: usize, slots: usize) -> Patch {
 
 /// Checks the instruction at `idx` is one `res` may patch and holds the
 /// local value, then writes the target value — or poisons it if `res` is
-/// unresolved. On error nothing is changed.
+/// unresolved. Returns what was done and the local value the instruction
+/// held. On error nothing is changed.
 pub(crate) fn apply(
     insns: &mut [Insn],
     idx: usize,
     res: &Resolution,
-    at: &ReloLoc,
-) -> Result<Patch, Error> {
+    relo: Option<usize>,
+    big_endian: bool,
+) -> Result<(Patch, u64), Error> {
+    let at = &At {
+        res,
+        relo,
+        insn: idx,
+    };
     let sh = shape(insns, idx, at)?;
     let insn = insns[idx];
     let local = res.local_value;
-    let boxed = || Box::new(at.clone());
+    let boxed = || at.loc();
     match sh {
         Shape::Alu { wide } => {
             // The immediate holds the low 32 bits of the local value.
-            if insn.imm as u32 != local as u32 {
+            let held = if wide {
+                insn.imm as i64 as u64
+            } else {
+                u64::from(insn.imm as u32)
+            };
+            let held = if held as u32 == local as u32 {
+                local
+            } else {
+                held
+            };
+            if !local_ok(res, held, big_endian) {
                 return Err(Error::LocalValueMismatch {
                     at: boxed(),
                     field: "imm",
@@ -183,7 +241,7 @@ pub(crate) fn apply(
                 });
             }
             let Some(v) = res.target_value else {
-                return Ok(poison(insns, idx, 1));
+                return Ok((poison(insns, idx, 1), held));
             };
             let new = if wide {
                 i32::try_from(v as i64).ok()
@@ -200,11 +258,11 @@ pub(crate) fn apply(
                 });
             };
             insns[idx].imm = new;
-            Ok(Patch::Imm { old: insn.imm, new })
+            Ok((Patch::Imm { old: insn.imm, new }, held))
         }
         Shape::Imm64 => {
             let old = u64::from(insn.imm as u32) | (u64::from(insns[idx + 1].imm as u32) << 32);
-            if old != local {
+            if !local_ok(res, old, big_endian) {
                 return Err(Error::LocalValueMismatch {
                     at: boxed(),
                     field: "imm64",
@@ -213,11 +271,11 @@ pub(crate) fn apply(
                 });
             }
             let Some(v) = res.target_value else {
-                return Ok(poison(insns, idx, 2));
+                return Ok((poison(insns, idx, 2), old));
             };
             insns[idx].imm = v as u32 as i32;
             insns[idx + 1].imm = (v >> 32) as u32 as i32;
-            Ok(Patch::Imm64 { old, new: v })
+            Ok((Patch::Imm64 { old, new: v }, old))
         }
         Shape::Mem => {
             if res.kind != CoreReloKind::FieldByteOffset {
@@ -227,7 +285,8 @@ pub(crate) fn apply(
                     "a load/store offset takes only a field byte offset",
                 ));
             }
-            if i64::from(insn.off) != local as i64 {
+            let held = insn.off as i64 as u64;
+            if insn.off < 0 || !local_ok(res, held, big_endian) {
                 return Err(Error::LocalValueMismatch {
                     at: boxed(),
                     field: "off",
@@ -236,7 +295,7 @@ pub(crate) fn apply(
                 });
             }
             let Some(v) = res.target_value else {
-                return Ok(poison(insns, idx, 1));
+                return Ok((poison(insns, idx, 1), held));
             };
             let Ok(new) = i16::try_from(v) else {
                 return Err(Error::ValueOutOfRange {
@@ -251,34 +310,47 @@ pub(crate) fn apply(
                 insns[idx].code = c;
                 (Size::from_code(insn.code), Size::from_code(c))
             });
-            Ok(Patch::Off {
-                old: insn.off,
-                new,
-                size,
-            })
+            Ok((
+                Patch::Off {
+                    old: insn.off,
+                    new,
+                    size,
+                },
+                held,
+            ))
         }
     }
 }
 
 /// The new opcode of a load/store of a whole field whose size changed on
-/// the target, or `None` if the access size stays. Only an access of
-/// exactly the local field size is adjusted (a partial access is left as it
-/// is); the new size must be 1, 2, 4 or 8 bytes; atomics are not resized;
-/// a zero-extending load of a signed field may not shrink (the sign would
-/// be lost); a sign-extending load of 8 bytes becomes a plain load.
-fn resize(insn: Insn, res: &Resolution, at: &ReloLoc) -> Result<Option<u8>, Error> {
+/// the target, or `None` if the access size stays.
+///
+/// - A bitfield is loaded through its container: the access takes the
+///   size of the target container (the shift relocations assume it).
+/// - Another field is resized only when the access covers exactly the
+///   local field (a partial access is left as it is).
+///
+/// The new size must be 1, 2, 4 or 8 bytes; atomics are not resized; a
+/// zero-extending load of a signed field may not shrink (the sign would be
+/// lost); a sign-extending load of 8 bytes becomes a plain load.
+fn resize(insn: Insn, res: &Resolution, at: &At<'_>) -> Result<Option<u8>, Error> {
     let Some(f) = res.field else {
         return Ok(None);
     };
-    let (Some(local), Some(target)) = (f.local_size, f.target_size) else {
+    let cur = Size::from_code(insn.code);
+    let Some(target) = f.target_size else {
         return Ok(None);
     };
-    let cur = Size::from_code(insn.code);
-    if u32::from(cur.bytes()) != local || local == target {
+    let local = match (f.bitfield, f.local_size) {
+        (Some(_), _) => u32::from(cur.bytes()),
+        (None, Some(l)) if l == u32::from(cur.bytes()) => l,
+        _ => return Ok(None),
+    };
+    if local == target {
         return Ok(None);
     }
     let err = |reason| Error::MemSize {
-        at: Box::new(at.clone()),
+        at: at.loc(),
         insn_size: cur.bytes(),
         local,
         target,
@@ -299,7 +371,7 @@ fn resize(insn: Insn, res: &Resolution, at: &ReloLoc) -> Result<Option<u8>, Erro
     if insn.class() == class::LDX {
         if m == mode::MEMSX && new == size::DW {
             code = class::LDX | mode::MEM | size::DW;
-        } else if m == mode::MEM && f.signed && !f.bitfield && target < local {
+        } else if m == mode::MEM && f.signed && f.bitfield.is_none() && target < local {
             return Err(err(
                 "a zero-extending load of a signed field that shrank loses its sign",
             ));

@@ -60,24 +60,42 @@ impl<'b, 'a> On<'b, 'a> {
     pub fn ty(&self, id: TypeId) -> Result<Type<'b>, Fail> {
         self.btf.type_by_id(id).map_err(|e| self.side.err(e))
     }
-    pub fn skip(&self, id: TypeId) -> Result<TypeId, Fail> {
-        self.btf
-            .skip_mods_and_typedefs(id)
-            .map_err(|e| self.side.err(e))
-    }
     pub fn skip_mods(&self, id: TypeId) -> Result<TypeId, Fail> {
         self.btf.skip_mods(id).map_err(|e| self.side.err(e))
     }
+    /// The size of type `id`; the common kinds are read from the view, the
+    /// others (arrays, variables...) resolved by the BTF crate.
     pub fn size(&self, id: TypeId) -> Result<u32, Fail> {
-        self.btf.resolve_size(id).map_err(|e| self.side.err(e))
+        let (r, t) = self.resolved(id)?;
+        match t {
+            Type::Int(i) => Ok(i.size),
+            Type::Float(f) => Ok(f.size),
+            Type::Struct(c) | Type::Union(c) => Ok(c.size()),
+            Type::Enum(e) | Type::Enum64(e) => Ok(e.size()),
+            Type::Ptr(_) => Ok(8),
+            _ => self.btf.resolve_size(r).map_err(|e| self.side.err(e)),
+        }
     }
     pub fn str(&self, off: u32) -> Result<&'b [u8], Fail> {
         self.btf.string_bytes_at(off).map_err(|e| self.side.err(e))
     }
-    /// The resolved (mods and typedefs skipped) type and its view.
+    /// The resolved (mods and typedefs skipped) type and its view, in one
+    /// walk (each step decodes its record once).
+    #[inline]
     pub fn resolved(&self, id: TypeId) -> Result<(TypeId, Type<'b>), Fail> {
-        let r = self.skip(id)?;
-        Ok((r, self.ty(r)?))
+        let mut cur = id;
+        for _ in 0..=MAX_RESOLVE_DEPTH {
+            let t = self.ty(cur)?;
+            match t {
+                Type::Typedef(r)
+                | Type::Volatile(r)
+                | Type::Const(r)
+                | Type::Restrict(r)
+                | Type::TypeTag(r) => cur = r.ty,
+                _ => return Ok((cur, t)),
+            }
+        }
+        Err(Fail::TooComplex("depth"))
     }
     pub fn invalid(&self, id: TypeId, why: &'static str) -> Fail {
         match self.side {
@@ -150,12 +168,11 @@ pub(crate) struct FieldSpec<'l> {
 /// Whether a member is a bitfield, and its bit offset and size: the
 /// kind_flag encoding gives the size in the member; the old one gives an
 /// INT member type whose `offset`/`bits` do not fill its storage.
-fn member_bits(on: On<'_, '_>, m: &Member) -> Result<(u64, u32), Fail> {
-    if m.bitfield_size != 0 {
+fn member_bits(on: On<'_, '_>, kind_flag: bool, m: &Member) -> Result<(u64, u32), Fail> {
+    if kind_flag {
         return Ok((u64::from(m.bit_offset), m.bitfield_size));
     }
-    let r = on.skip(m.ty)?;
-    if let Type::Int(i) = on.ty(r)? {
+    if let (_, Type::Int(i)) = on.resolved(m.ty)? {
         let full = i.size.saturating_mul(8);
         if i.offset != 0 || (i.bits != 0 && i.bits != full) {
             return Ok((u64::from(m.bit_offset) + u64::from(i.offset), i.bits));
@@ -174,7 +191,9 @@ pub(crate) fn local_field_spec<'l>(
     local: &'l Btf<'_>,
     root: TypeId,
     path: &[u32],
+    mut accs: Vec<Acc<'l>>,
 ) -> Result<FieldSpec<'l>, Fail> {
+    accs.clear();
     let on = On::local(local);
     let Some((&first, rest)) = path.split_first() else {
         return Err(Fail::InvalidLocal("empty access string".into()));
@@ -187,7 +206,7 @@ pub(crate) fn local_field_spec<'l>(
     }
     let mut cur = root;
     let mut bitfield = 0;
-    let mut accs = Vec::with_capacity(rest.len());
+    accs.reserve(rest.len());
     for (i, &idx) in rest.iter().enumerate() {
         let (rid, t) = on.resolved(cur)?;
         bitfield = 0;
@@ -201,7 +220,7 @@ pub(crate) fn local_field_spec<'l>(
                     )));
                 };
                 let name = on.str(m.name_off)?;
-                let (off, bf) = member_bits(on, &m)?;
+                let (off, bf) = member_bits(on, c.kind_flag(), &m)?;
                 bit_off = bit_off
                     .checked_add(off)
                     .ok_or_else(|| Fail::InvalidLocal("offset overflows".into()))?;
@@ -261,42 +280,42 @@ pub(crate) fn local_field_spec<'l>(
 /// Finds the member named `name` in composite `id`, looking into
 /// anonymous struct and union members; `hint` is the member index to try
 /// first (the local index: target layouts usually keep the order).
-/// Returns the member and its bit offset from the start of `id`.
+/// Returns the member, its bit offset from the start of `id` and the
+/// kind_flag of the composite that holds it.
 fn find_member(
     on: On<'_, '_>,
     id: TypeId,
+    c: &oxbpf_btf::Composite<'_>,
     name: &[u8],
     hint: u32,
     depth: u32,
     budget: &mut Budget,
-) -> Result<Option<(Member, u64)>, Fail> {
+) -> Result<Option<(Member, u64, bool)>, Fail> {
     depth_ok(depth)?;
     budget.step()?;
-    let Some(c) = on.ty(id)?.as_composite().copied() else {
-        return Ok(None);
-    };
     if let Some(m) = c.member(hint as usize)
         && m.name_off != 0
         && on.str(m.name_off)? == name
     {
-        return Ok(Some((m, 0)));
+        return Ok(Some((m, 0, c.kind_flag())));
     }
     for m in c.members() {
         budget.step()?;
         if m.name_off != 0 {
             if on.str(m.name_off)? == name {
-                return Ok(Some((m, 0)));
+                return Ok(Some((m, 0, c.kind_flag())));
             }
             continue;
         }
         let (r, t) = on.resolved(m.ty)?;
-        if t.as_composite().is_some()
-            && let Some((inner, off)) = find_member(on, r, name, u32::MAX, depth + 1, budget)?
+        if let Some(inner_c) = t.as_composite()
+            && let Some((inner, off, kf)) =
+                find_member(on, r, inner_c, name, u32::MAX, depth + 1, budget)?
         {
             let off = off
                 .checked_add(u64::from(m.bit_offset))
                 .ok_or_else(|| on.invalid(id, "offset overflows"))?;
-            return Ok(Some((inner, off)));
+            return Ok(Some((inner, off, kf)));
         }
     }
     Ok(None)
@@ -332,16 +351,16 @@ pub(crate) fn match_field(
             Acc::Field { name: [], .. } => continue,
             Acc::Field { idx, name, ty } => {
                 let (rid, t) = to.resolved(cur)?;
-                if t.as_composite().is_none() {
+                let Some(c) = t.as_composite() else {
                     return Ok(None);
-                }
-                let Some((m, moff)) = find_member(to, rid, name, idx, 0, budget)? else {
+                };
+                let Some((m, moff, kf)) = find_member(to, rid, c, name, idx, 0, budget)? else {
                     return Ok(None);
                 };
                 if !fields_compat(lo, ty, to, m.ty, 0, budget)? {
                     return Ok(None);
                 }
-                let (off, bf) = member_bits(to, &m)?;
+                let (off, bf) = member_bits(to, kf, &m)?;
                 bit_off = bit_off
                     .checked_add(moff)
                     .and_then(|v| v.checked_add(off))
