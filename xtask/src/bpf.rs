@@ -71,7 +71,6 @@ pub fn require_tool(program: &str, args: &[&str], package: &str) -> Result<(), E
 pub fn build_corpus(ws: &Workspace) -> Result<(), Error> {
     require_tool(CLANG, &["--version"], "clang-19")?;
     require_tool(CLANG_OLD, &["--version"], "clang-14")?;
-    require_tool("bpftool", &["version"], "bpftool")?;
 
     let out = ws.bpf_out();
     let include = out.join("include");
@@ -245,10 +244,34 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
     hash
 }
 
-/// Regenerates `<include>/vmlinux.h` when it is missing or was made from a
-/// different kernel BTF than the running kernel's (a stamp file next to it
-/// records the BTF's size and hash). Rewrites the header only when its
-/// content changes, so objects are not rebuilt for nothing.
+/// Builds the `oxbpf` command (debug profile, the workspace's target
+/// directory) and returns its path: it writes the corpus's `vmlinux.h`.
+fn build_oxbpf(ws: &Workspace) -> Result<PathBuf, Error> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(&cargo)
+        .args(["build", "--quiet", "-p", "oxbpf-cli", "--bin", "oxbpf"])
+        .current_dir(ws.root())
+        .stdin(Stdio::null())
+        .status()
+        .map_err(|e| Error::Spawn {
+            program: "cargo".to_string(),
+            source: e,
+        })?;
+    if !status.success() {
+        return Err(Error::Failed(format!(
+            "`cargo build -p oxbpf-cli` failed ({status}): the corpus's vmlinux.h \
+             is written by `oxbpf btf dump`"
+        )));
+    }
+    Ok(ws.target().join("debug").join("oxbpf"))
+}
+
+/// Regenerates `<include>/vmlinux.h` with oxbpf's own C dumper
+/// (`oxbpf btf dump file /sys/kernel/btf/vmlinux format c`) when it is
+/// missing or was made from a different kernel BTF or by a different
+/// `oxbpf` binary (a stamp file next to it records the BTF's size and hash
+/// and the binary's size and modification time). Rewrites the header only
+/// when its content changes, so objects are not rebuilt for nothing.
 fn ensure_vmlinux_h(ws: &Workspace, include: &Path) -> Result<(), Error> {
     let header = include.join("vmlinux.h");
     let stamp_path = include.join("vmlinux.h.stamp");
@@ -259,27 +282,36 @@ fn ensure_vmlinux_h(ws: &Workspace, include: &Path) -> Result<(), Error> {
             e,
         )
     })?;
+    let oxbpf = build_oxbpf(ws)?;
+    let meta = fs::metadata(&oxbpf).map_err(|e| Error::io("cannot stat", &oxbpf, e))?;
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
     let stamp = format!(
-        "source {KERNEL_BTF}\nbytes {}\nfnv1a64 {:016x}\n",
+        "source {KERNEL_BTF}\nbytes {}\nfnv1a64 {:016x}\ngenerator {} {} {mtime}\n",
         btf.len(),
-        fnv1a64(&btf)
+        fnv1a64(&btf),
+        oxbpf.display(),
+        meta.len(),
     );
     let old_stamp = fs::read_to_string(&stamp_path).ok();
     if header.is_file() && old_stamp.as_deref() == Some(stamp.as_str()) {
         println!("{:>10}  {}", "fresh", ws.display(&header));
         return Ok(());
     }
-    let output = Command::new("bpftool")
+    let output = Command::new(&oxbpf)
         .args(["btf", "dump", "file", KERNEL_BTF, "format", "c"])
         .stdin(Stdio::null())
         .output()
         .map_err(|e| Error::Spawn {
-            program: "bpftool".to_string(),
+            program: oxbpf.display().to_string(),
             source: e,
         })?;
     if !output.status.success() || output.stdout.is_empty() {
         return Err(Error::Failed(format!(
-            "`bpftool btf dump file {KERNEL_BTF} format c` failed ({}):\n{}",
+            "`oxbpf btf dump file {KERNEL_BTF} format c` failed ({}):\n{}",
             output.status,
             String::from_utf8_lossy(&output.stderr)
         )));
@@ -292,7 +324,7 @@ fn ensure_vmlinux_h(ws: &Workspace, include: &Path) -> Result<(), Error> {
     }
     fs::write(&stamp_path, stamp).map_err(|e| Error::io("cannot write", &stamp_path, e))?;
     println!(
-        "{:>10}  {} (from {KERNEL_BTF}, {} bytes)",
+        "{:>10}  {} (oxbpf btf dump of {KERNEL_BTF}, {} bytes)",
         if unchanged { "checked" } else { "generated" },
         ws.display(&header),
         output.stdout.len()

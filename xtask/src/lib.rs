@@ -8,7 +8,8 @@
 //!
 //! Commands:
 //!
-//! - `build-bpf`: `vmlinux.h` of the running kernel (via bpftool) into
+//! - `build-bpf`: `vmlinux.h` of the running kernel (written by oxbpf's own
+//!   `oxbpf btf dump ... format c`, the cli built first) into
 //!   `<target>/bpf/include/`, then every `tests/progs/*.bpf.c` with clang-19
 //!   into `<target>/bpf/<name>.bpf.o`, a few also with clang-14 into
 //!   `<name>.clang14.bpf.o`, and all of them big-endian into
