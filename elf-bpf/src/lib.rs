@@ -34,6 +34,6 @@ pub use error::{Error, Result};
 pub use externs::{Extern, ExternKind, Externs};
 pub use maps::{MapDef, MapInit, MapSyntax, Pinning};
 pub use object::{
-    DataKind, DataSection, Endian, FuncRef, Function, KCONFIG_SECTION, Object, Program,
+    DataKind, DataSection, DataSymbol, Endian, FuncRef, Function, KCONFIG_SECTION, Object, Program,
     RelocTarget, Relocation,
 };

@@ -167,6 +167,17 @@ pub enum DataKind {
     Bss,
 }
 
+/// A variable of a global data section.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataSymbol {
+    /// Symbol name.
+    pub name: String,
+    /// Byte offset in the section.
+    pub offset: u64,
+    /// Size in bytes (0 when the compiler did not say).
+    pub size: u64,
+}
+
 /// A global data section.
 #[derive(Clone, Debug)]
 pub struct DataSection {
@@ -178,8 +189,8 @@ pub struct DataSection {
     pub kind: DataKind,
     /// Initial contents (zeros for `.bss`).
     pub bytes: Vec<u8>,
-    /// Named symbols (variables) in the section: name and byte offset.
-    pub symbols: Vec<(String, u64)>,
+    /// Named symbols (variables) in the section, by offset.
+    pub symbols: Vec<DataSymbol>,
 }
 
 /// Where a section of the file was classified.
@@ -362,7 +373,11 @@ impl Object {
                 let symbols = ctx
                     .symbols_in(index)?
                     .into_iter()
-                    .map(|(n, sym)| (n, sym.st_value(ctx.endian)))
+                    .map(|(name, sym)| DataSymbol {
+                        name,
+                        offset: sym.st_value(ctx.endian),
+                        size: sym.st_size(ctx.endian),
+                    })
                     .collect();
                 self.data.push(DataSection {
                     name,

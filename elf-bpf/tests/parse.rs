@@ -83,7 +83,12 @@ fn programs_maps_and_data_of_a_real_object() {
         (DataKind::Bss, 8)
     );
     assert_eq!(data(".data.custom").bytes, 3u32.to_le_bytes());
-    assert_eq!(data(".data").symbols, [("counter".to_owned(), 0)]);
+    let counter = oxbpf_elf_bpf::DataSymbol {
+        name: "counter".into(),
+        offset: 0,
+        size: 8,
+    };
+    assert_eq!(data(".data").symbols, [counter]);
 }
 
 #[test]

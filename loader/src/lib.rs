@@ -35,6 +35,7 @@
 
 mod error;
 mod exec;
+mod globals;
 mod kconfig;
 mod link;
 mod map;
@@ -45,6 +46,7 @@ mod program;
 mod target;
 
 pub use error::{Error, Result};
+pub use globals::Global;
 pub use link::Link;
 pub use map::{Keys, Map};
 pub use object::Object;
@@ -57,4 +59,4 @@ pub use oxbpf_btf as btf;
 pub use oxbpf_elf_bpf as elf;
 pub use oxbpf_plan as plan;
 pub use oxbpf_syscalls as sys;
-pub use oxbpf_syscalls::{AttachType, MapType, ProgType, TestRunOptions, TestRunOutput};
+pub use oxbpf_syscalls::{AttachType, MapMemory, MapType, ProgType, TestRunOptions, TestRunOutput};

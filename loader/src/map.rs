@@ -3,7 +3,7 @@
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 
-use oxbpf_syscalls::{MapFd, MapInfo, MapType};
+use oxbpf_syscalls::{MapFd, MapInfo, MapMemory, MapType};
 
 use crate::error::{Error, Result};
 
@@ -88,6 +88,23 @@ impl Map {
             map: self,
             last: None,
             done: false,
+        }
+    }
+
+    /// Maps the map's values into memory shared with programs (an `ARRAY`
+    /// created with `BPF_F_MMAPABLE`, as global data maps are): writable,
+    /// or read-only when the map is frozen.
+    pub fn memory(&self) -> Result<MapMemory> {
+        let what = || format!("map {}: mapping its values", self.name);
+        match oxbpf_syscalls::map_mmap(&self.fd, true) {
+            Ok(m) => Ok(m),
+            Err(e) if e.errno() == Some(oxbpf_syscalls::Errno::PERM) => {
+                oxbpf_syscalls::map_mmap(&self.fd, false).map_err(Error::syscall(what()))
+            }
+            Err(e) => Err(Error::Syscall {
+                what: what(),
+                source: e,
+            }),
         }
     }
 

@@ -17,6 +17,7 @@ use crate::program::Program;
 #[derive(Debug)]
 pub struct Object {
     name: String,
+    pub(crate) globals: Vec<crate::globals::Global>,
     maps: Vec<Map>,
     programs: Vec<Program>,
     btf: Option<BtfFd>,
@@ -63,6 +64,7 @@ impl Object {
             _ => None,
         };
         Ok(Object {
+            globals: crate::globals::collect(&open.elf),
             name: open.name,
             maps,
             programs,

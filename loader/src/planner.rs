@@ -246,7 +246,7 @@ impl Builder<'_> {
                 }
             }
             let map = self.plan.push(Op::CreateMap(create));
-            if section.kind != DataKind::Bss && section.bytes.iter().any(|&b| b != 0) {
+            if section.bytes.iter().any(|&b| b != 0) {
                 let mut value = section.bytes.clone();
                 value.resize(size.max(1) as usize, 0);
                 self.plan.push(Op::UpdateElem(UpdateElem {

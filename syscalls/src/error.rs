@@ -99,6 +99,14 @@ pub enum Error {
         /// What was wrong.
         what: String,
     },
+    /// `mmap(2)` of a map's values failed.
+    #[error("mmap of {len} bytes of map values: {}", ErrnoDisplay(*errno))]
+    Mmap {
+        /// Bytes asked for.
+        len: usize,
+        /// The error number.
+        errno: Errno,
+    },
     /// `mount(2)` failed.
     #[error("mounting {fstype} at {}: {}", path.display(), ErrnoDisplay(*errno))]
     Mount {
@@ -152,7 +160,8 @@ impl Error {
             | Error::PerfEventOpen { errno, .. }
             | Error::Ioctl { errno, .. }
             | Error::DupFd { errno, .. }
-            | Error::Mount { errno, .. } => Some(*errno),
+            | Error::Mount { errno, .. }
+            | Error::Mmap { errno, .. } => Some(*errno),
             Error::Verifier(v) => Some(v.errno),
             Error::Io { source, .. } => source.raw_os_error().map(errno_from_raw),
             _ => None,

@@ -48,3 +48,47 @@ fn calls_callbacks_and_globals() {
     drop(obj);
     fds.assert_no_leak("subprogs");
 }
+
+#[test]
+fn globals_before_and_after_load() {
+    let _k = kernel_lock();
+    let fds = FdSnapshot::take();
+    let mut open = OpenObject::open(object("subprogs")).unwrap();
+    let names: Vec<String> = open
+        .globals()
+        .iter()
+        .map(|g| format!("{}:{}", g.section, g.name))
+        .collect();
+    for want in [".data:counter", ".rodata:factor", ".bss:sum"] {
+        assert!(names.iter().any(|n| n == want), "{want} not in {names:?}");
+    }
+    assert_eq!(open.global("factor").unwrap(), 3u64.to_ne_bytes());
+    assert_eq!(open.global(".data:counter").unwrap(), 5u64.to_ne_bytes());
+    // Configure the .rodata constant and a .bss start value before load.
+    open.set_global("factor", &4u64.to_ne_bytes()).unwrap();
+    open.set_global("sum", &1000u64.to_ne_bytes()).unwrap();
+    let err = open.set_global("factor", &[1, 2]).unwrap_err();
+    assert!(err.to_string().contains("8 bytes, not 2"), "{err}");
+    assert!(open.set_global("no_such_var", &[0]).is_err());
+
+    let obj = open.load().unwrap();
+    let run = obj.program("run").unwrap();
+    assert_eq!(run.run_syscall(&mut []).unwrap(), 7);
+    assert_eq!(results(&obj), [20, 1010, 42], "factor 4, sum from 1000");
+    assert_eq!(obj.read_global("sum").unwrap(), 1010u64.to_ne_bytes());
+
+    // Live memory: change .data's counter, and the next run sees it.
+    obj.write_global("counter", &6u64.to_ne_bytes()).unwrap();
+    run.run_syscall(&mut []).unwrap();
+    assert_eq!(results(&obj)[0], 24, "counter 6 * factor 4");
+    // .rodata is frozen: readable, not writable.
+    assert_eq!(obj.read_global("factor").unwrap(), 4u64.to_ne_bytes());
+    assert!(obj.write_global("factor", &5u64.to_ne_bytes()).is_err());
+    let bss = obj.map("subprogs.bss").unwrap().memory().unwrap();
+    let mut sum = [0u8; 8];
+    bss.read(0, &mut sum).unwrap();
+    assert_eq!(u64::from_ne_bytes(sum), 1020);
+    drop(bss);
+    drop(obj);
+    fds.assert_no_leak("globals");
+}
