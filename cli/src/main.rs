@@ -95,6 +95,7 @@ enum BtfSource {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let verbose = cli.verbose;
     let level = match cli.verbose {
         0 => "warn",
         1 => "info",
@@ -123,7 +124,14 @@ fn main() -> ExitCode {
                 .downcast_ref::<oxbpf::Error>()
                 .and_then(|e| e.verifier_log())
             {
-                eprintln!("verifier log:\n{log}");
+                if verbose > 0 {
+                    eprintln!("verifier log:\n{log}");
+                } else {
+                    eprintln!(
+                        "(the kernel's log has {} lines: run with -v to see it whole)",
+                        log.lines().count()
+                    );
+                }
             }
             ExitCode::FAILURE
         }
