@@ -107,6 +107,25 @@ pub enum Error {
         source: oxbpf_syscalls::Error,
     },
 
+    /// The verifier refused a program. The error says where: the
+    /// instruction the verifier stopped at and, when the object has line
+    /// info, the source line it came from; the whole log is kept.
+    #[error("load step %{op}: the verifier rejected program {program}{}", at(*insn, source_line.as_ref()))]
+    Rejected {
+        /// Index of the failing operation in the plan.
+        op: usize,
+        /// The program.
+        program: String,
+        /// The instruction the verifier stopped at (index in the loaded
+        /// program), if its log names one.
+        insn: Option<usize>,
+        /// The source line of that instruction, from line_info.
+        source_line: Option<SourceLine>,
+        /// The kernel's answer, with the whole log.
+        #[source]
+        source: oxbpf_syscalls::Error,
+    },
+
     /// The kernel's BTF has no type of this name and kind (an attach
     /// target that does not exist on this kernel).
     #[error("load step %{op}: the kernel's BTF has no {kind} named {name:?}")]
@@ -184,7 +203,11 @@ impl Error {
     /// verifier rejected.
     pub fn verifier_log(&self) -> Option<&str> {
         match self {
-            Error::Step {
+            Error::Rejected {
+                source: oxbpf_syscalls::Error::Verifier(v),
+                ..
+            }
+            | Error::Step {
                 source: oxbpf_syscalls::Error::Verifier(v),
                 ..
             }
@@ -194,6 +217,37 @@ impl Error {
             } => Some(&v.log),
             _ => None,
         }
+    }
+}
+
+/// A line of the program's source, from its BTF line info.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceLine {
+    /// Source file.
+    pub file: String,
+    /// Line number (1-based).
+    pub line: u32,
+    /// Column (1-based, 0 when unknown).
+    pub column: u32,
+    /// The line's text as the compiler recorded it.
+    pub text: String,
+}
+
+impl std::fmt::Display for SourceLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)?;
+        if self.column > 0 {
+            write!(f, ":{}", self.column)?;
+        }
+        write!(f, ": `{}`", self.text.trim())
+    }
+}
+
+fn at(insn: Option<usize>, line: Option<&SourceLine>) -> String {
+    match (insn, line) {
+        (Some(i), Some(l)) => format!(" at instruction {i} ({l})"),
+        (Some(i), None) => format!(" at instruction {i}"),
+        (None, _) => String::new(),
     }
 }
 

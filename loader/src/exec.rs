@@ -125,7 +125,22 @@ fn run_ops(plan: &Plan, target: &Target, pinned: &mut Vec<String>) -> Result<Exe
                 oxbpf_syscalls::map_freeze(done.map(f.map)).map_err(step)?;
                 None
             }
-            Op::LoadProg(p) => Some(Created::Prog(load_prog(p, &done).map_err(step)?)),
+            Op::LoadProg(p) => Some(Created::Prog(load_prog(p, &done).map_err(|e| match e {
+                oxbpf_syscalls::Error::Verifier(ref v)
+                    if v.call == oxbpf_syscalls::Cmd::PROG_LOAD =>
+                {
+                    let insn = failing_insn(&v.log);
+                    let source_line = insn.and_then(|at| source_line(plan, p, at));
+                    Error::Rejected {
+                        op: i,
+                        program: p.name.clone(),
+                        insn,
+                        source_line,
+                        source: e,
+                    }
+                }
+                e => step(e),
+            })?)),
             Op::ReuseMap(r) => Some(Created::Map(reuse_map(i, r)?)),
             Op::FindBtfId(b) => {
                 let vmlinux = target.vmlinux()?;
@@ -191,6 +206,39 @@ fn describe(op: &Op) -> String {
         Op::FindKsym(k) => format!("ksym_find {:?}", k.name),
         Op::SetFd(set) => format!("map_set_fd {} key {}", set.map, set.key),
     }
+}
+
+/// The instruction a verifier log stops at: the last line of the form
+/// `N: (op) ...`.
+pub(crate) fn failing_insn(log: &str) -> Option<usize> {
+    log.lines().rev().find_map(|line| {
+        let (n, rest) = line.split_once(": (")?;
+        if rest.len() >= 3 && rest.as_bytes()[2] == b')' {
+            n.trim().parse().ok()
+        } else {
+            None
+        }
+    })
+}
+
+/// The source line of instruction `insn` of program `p`: the last
+/// line_info record at or before it, decoded with the program's BTF.
+fn source_line(plan: &Plan, p: &LoadProg, insn: usize) -> Option<crate::error::SourceLine> {
+    let Some(Op::LoadBtf(b)) = p.btf.and_then(|r| plan.op(r)) else {
+        return None;
+    };
+    let btf = oxbpf_btf::Btf::parse(&b.data).ok()?;
+    let info = p
+        .line_info
+        .iter()
+        .filter(|l| l.insn.0 <= insn)
+        .max_by_key(|l| l.insn.0)?;
+    Some(crate::error::SourceLine {
+        file: btf.string_at(info.file_name_off).ok()?.to_owned(),
+        line: info.line_col >> 10,
+        column: info.line_col & 0x3ff,
+        text: btf.string_at(info.line_off).ok()?.to_owned(),
+    })
 }
 
 /// Opens a pinned map and checks it against what the object defines.

@@ -45,7 +45,7 @@ mod planner;
 mod program;
 mod target;
 
-pub use error::{Error, Result};
+pub use error::{Error, Result, SourceLine};
 pub use globals::Global;
 pub use link::Link;
 pub use map::{Keys, Map};

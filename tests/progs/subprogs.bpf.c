@@ -12,6 +12,9 @@
  *                 indices into .bss `sum`; 10 more each run)
  *   results[2] == global_add(40, 2) == 42
  * EXPECT other: retval == 2 * factor (6).
+ * EXPECT rejected: not loaded by default (SEC("?syscall")); with autoload
+ *   on, the verifier refuses it at the load through a random scalar, and the
+ *   error names that instruction and its source line.
  */
 #include "common.h"
 
@@ -60,6 +63,14 @@ SEC("syscall")
 int other(void *ctx)
 {
 	return mul(2);
+}
+
+SEC("?syscall")
+int rejected(void *ctx)
+{
+	unsigned long addr = bpf_get_prandom_u32();
+
+	return *(volatile int *)addr; /* REJECTED HERE */
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -92,3 +92,43 @@ fn globals_before_and_after_load() {
     drop(obj);
     fds.assert_no_leak("globals");
 }
+
+#[test]
+fn a_verifier_rejection_names_the_instruction_and_source_line() {
+    let _k = kernel_lock();
+    let fds = FdSnapshot::take();
+    let mut open = OpenObject::open(object("subprogs")).unwrap();
+    assert!(
+        !open.program("rejected").unwrap().autoload(),
+        "SEC(\"?syscall\") is off by default"
+    );
+    open.program_mut("rejected").unwrap().set_autoload(true);
+    let err = open.load().unwrap_err();
+    let oxbpf::Error::Rejected {
+        program,
+        insn,
+        source_line,
+        ..
+    } = &err
+    else {
+        panic!("not a verifier rejection: {err:?}")
+    };
+    assert_eq!(program, "rejected");
+    assert!(insn.is_some(), "{err}");
+    let line = source_line
+        .as_ref()
+        .expect("line info names the source line");
+    assert!(line.file.ends_with("subprogs.bpf.c"), "{line}");
+    assert!(line.text.contains("REJECTED HERE"), "{line}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("rejected program rejected at instruction") && msg.contains("REJECTED HERE"),
+        "{msg}"
+    );
+    assert!(
+        err.verifier_log().unwrap().contains("invalid mem access"),
+        "{}",
+        err.verifier_log().unwrap()
+    );
+    fds.assert_no_leak("rejected load");
+}
