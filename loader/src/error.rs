@@ -110,7 +110,7 @@ pub enum Error {
     /// The verifier refused a program. The error says where: the
     /// instruction the verifier stopped at and, when the object has line
     /// info, the source line it came from; the whole log is kept.
-    #[error("load step %{op}: the verifier rejected program {program}{}", at(*insn, source_line.as_ref()))]
+    #[error("load step %{op}: the verifier rejected program {program}{}", at(*insn, source_line.as_deref()))]
     Rejected {
         /// Index of the failing operation in the plan.
         op: usize,
@@ -120,7 +120,7 @@ pub enum Error {
         /// program), if its log names one.
         insn: Option<usize>,
         /// The source line of that instruction, from line_info.
-        source_line: Option<SourceLine>,
+        source_line: Option<Box<SourceLine>>,
         /// The kernel's answer, with the whole log.
         #[source]
         source: oxbpf_syscalls::Error,

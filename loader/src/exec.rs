@@ -130,7 +130,7 @@ fn run_ops(plan: &Plan, target: &Target, pinned: &mut Vec<String>) -> Result<Exe
                     if v.call == oxbpf_syscalls::Cmd::PROG_LOAD =>
                 {
                     let insn = failing_insn(&v.log);
-                    let source_line = insn.and_then(|at| source_line(plan, p, at));
+                    let source_line = insn.and_then(|at| source_line(plan, p, at)).map(Box::new);
                     Error::Rejected {
                         op: i,
                         program: p.name.clone(),
