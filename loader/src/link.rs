@@ -184,12 +184,12 @@ impl Program {
     /// descendants, alongside programs others attached there.
     pub fn attach_cgroup(&self, cgroup: BorrowedFd<'_>) -> Result<Link> {
         let attach_type = self
-            .section_def
-            .and_then(|d| d.attach_type)
+            .expected_attach_type
             .ok_or_else(|| Error::AttachTarget {
                 program: self.name.clone(),
                 reason: format!(
-                    "section {:?} does not say which cgroup hook to attach to",
+                    "section {:?} does not say which cgroup hook to attach to \
+                     (set an expected attach type before load)",
                     self.section
                 ),
             })?;

@@ -56,6 +56,7 @@ impl Object {
                 attach_target: prog.elf().attach_target.clone(),
                 section_def: prog.elf().kind,
                 prog_type: prog.prog_type().ok_or_else(|| internal(prog.name()))?,
+                expected_attach_type: prog.expected_attach_type(),
                 fd,
             });
         }

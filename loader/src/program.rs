@@ -3,7 +3,7 @@
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 
-use oxbpf_syscalls::{ProgFd, ProgInfo, ProgType, TestRunOptions, TestRunOutput};
+use oxbpf_syscalls::{AttachType, ProgFd, ProgInfo, ProgType, TestRunOptions, TestRunOutput};
 
 use crate::error::{Error, Result};
 
@@ -15,6 +15,7 @@ pub struct Program {
     pub(crate) attach_target: String,
     pub(crate) section_def: Option<&'static oxbpf_elf_bpf::section::SectionDef>,
     pub(crate) prog_type: ProgType,
+    pub(crate) expected_attach_type: Option<AttachType>,
     pub(crate) fd: ProgFd,
 }
 
@@ -32,6 +33,11 @@ impl Program {
     /// The program type it was loaded as.
     pub fn prog_type(&self) -> ProgType {
         self.prog_type
+    }
+
+    /// The expected attach type it was loaded with.
+    pub fn expected_attach_type(&self) -> Option<AttachType> {
+        self.expected_attach_type
     }
 
     /// The typed fd.

@@ -413,8 +413,17 @@ fn u32_len(what: &str, n: usize) -> Result<u32> {
 ///
 /// If the output did not fit in the capacity given, the error is
 /// [`Error::TestRunOutputTooSmall`] naming the buffer and the size needed.
+/// A `syscall` program given a context is refused: the kernel would write
+/// the context back into `ctx_in`; run it with [`crate::prog_run_syscall`].
 pub fn prog_test_run(prog: &ProgFd, opts: &TestRunOptions<'_>) -> Result<TestRunOutput> {
     let cmd = Cmd::PROG_TEST_RUN;
+    if !opts.ctx_in.is_empty() && crate::prog_info(prog)?.r#type == ProgType::SYSCALL {
+        // The kernel writes a syscall program's context back into ctx_in,
+        // which is borrowed immutably here.
+        return Err(Error::invalid(
+            "prog_test_run: a syscall program writes its context back into ctx_in; use prog_run_syscall",
+        ));
+    }
     let mut data_out = vec![0u8; opts.data_out_capacity];
     let mut ctx_out = vec![0u8; opts.ctx_out_capacity];
     let mut a = TestRunAttr {

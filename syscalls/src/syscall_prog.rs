@@ -74,6 +74,19 @@ mod tests {
     }
 
     #[test]
+    fn prog_test_run_refuses_to_lend_a_read_only_context() {
+        let prog = increment();
+        let ctx = [0u8; 8];
+        let opts = crate::TestRunOptions {
+            ctx_in: &ctx,
+            ..crate::TestRunOptions::new(&[], 0)
+        };
+        let err = crate::prog_test_run(&prog, &opts).unwrap_err();
+        assert!(err.to_string().contains("prog_run_syscall"), "{err}");
+        assert_eq!(ctx, [0; 8], "the kernel never ran it");
+    }
+
+    #[test]
     fn a_short_context_is_refused() {
         let prog = increment();
         let err = prog_run_syscall(&prog, &mut [0u8; 4]).unwrap_err();
