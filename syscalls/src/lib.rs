@@ -79,6 +79,7 @@ mod probe;
 mod prog;
 mod sys;
 mod syscall_prog;
+mod syscall_prog_fds;
 
 pub use attr::{
     BtfLoadAttr, GetFdByIdAttr, GetNextIdAttr, InfoByFdAttr, LinkCreateAttr, LinkCreateIter,
@@ -125,3 +126,4 @@ pub use prog::{
     prog_test_run,
 };
 pub use syscall_prog::prog_run_syscall;
+pub use syscall_prog_fds::prog_run_syscall_with_fds;

@@ -1,0 +1,190 @@
+//! Taking ownership of the fds a syscall program creates.
+//!
+//! A `BPF_PROG_TYPE_SYSCALL` program that calls `bpf_sys_bpf` (a generated
+//! loader) creates maps, programs and BTF objects whose fds are installed
+//! in the fd table of the process that ran it; the program reports their
+//! numbers in its context. Turning a number into an [`OwnedFd`] is only
+//! sound if the fd is open and nothing else owns it, which
+//! [`prog_run_syscall_with_fds`] checks instead of trusting the program:
+//! every fd it adopts was closed before the run, is open after it, refers
+//! to a BPF object, and is adopted once.
+
+use std::collections::BTreeSet;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use crate::error::{Error, Result};
+use crate::fd::ProgFd;
+
+/// The fds open in this process, without the one used to list them.
+fn open_fds() -> Result<BTreeSet<RawFd>> {
+    use rustix::fs::{Dir, Mode, OFlags};
+    let io = |errno: rustix::io::Errno| Error::Io {
+        what: "listing the open fds in",
+        path: "/proc/self/fd".into(),
+        source: std::io::Error::from_raw_os_error(errno.raw_os_error()),
+    };
+    let fd = rustix::fs::open(
+        "/proc/self/fd",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(io)?;
+    let own = fd.as_raw_fd();
+    let mut dir = Dir::new(fd).map_err(io)?;
+    let mut fds = BTreeSet::new();
+    while let Some(entry) = dir.read() {
+        let entry = entry.map_err(io)?;
+        if let Some(n) = entry
+            .file_name()
+            .to_str()
+            .ok()
+            .and_then(|s| s.parse::<RawFd>().ok())
+        {
+            if n != own {
+                fds.insert(n);
+            }
+        }
+    }
+    Ok(fds)
+}
+
+/// Whether `fd` is a BPF object (map, program, BTF, link).
+fn is_bpf_object(fd: RawFd) -> bool {
+    std::fs::read_link(format!("/proc/self/fd/{fd}")).is_ok_and(|target| {
+        matches!(
+            target.to_str(),
+            Some(
+                "anon_inode:bpf-map"
+                    | "anon_inode:bpf-prog"
+                    | "anon_inode:btf"
+                    | "anon_inode:bpf_link"
+            )
+        )
+    })
+}
+
+/// Runs the syscall program `prog` once on `ctx` (as
+/// [`crate::prog_run_syscall`]) and takes ownership of the fds it created.
+///
+/// `pick` reads the context as the program left it, with the program's
+/// return value, and names the fds to take (in the order it wants them
+/// back). Each must have been closed before the run, be open after it and
+/// refer to a BPF object; none may be named twice. If any fails these
+/// checks, the valid ones are closed and the call fails with
+/// [`Error::InvalidInput`] naming the first bad one: an fd the program did
+/// not create is never taken. Fds 0 to 2 (possible when the process had
+/// closed stdin, stdout or stderr) are moved above 2, as everywhere in this
+/// crate.
+///
+/// The one gap: if `BPF_PROG_TEST_RUN` fails after the program ran (the
+/// kernel could not copy the context back), the fds the program created
+/// cannot be known and stay open.
+pub fn prog_run_syscall_with_fds(
+    prog: &ProgFd,
+    ctx: &mut [u8],
+    pick: impl FnOnce(&[u8], u32) -> Vec<RawFd>,
+) -> Result<(u32, Vec<OwnedFd>)> {
+    let before = open_fds()?;
+    let retval = crate::prog_run_syscall(prog, ctx)?;
+    let wanted = pick(ctx, retval);
+    let after = open_fds()?;
+    let mut taken: Vec<OwnedFd> = Vec::with_capacity(wanted.len());
+    let mut numbers: BTreeSet<RawFd> = BTreeSet::new();
+    let mut bad = None;
+    for fd in wanted {
+        let why = if before.contains(&fd) {
+            Some("was open before the program ran")
+        } else if !after.contains(&fd) {
+            Some("is not open")
+        } else if !numbers.insert(fd) {
+            Some("is named twice")
+        } else if !is_bpf_object(fd) {
+            Some("is no BPF object")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            bad.get_or_insert((fd, why));
+            continue;
+        }
+        // SAFETY: `fd` is open now and was not before the run, so the
+        // program created it (bpf_sys_bpf installs new fds in this
+        // process's table); nothing in this process has been told its
+        // number but this function, which takes it once.
+        let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+        let owned = if fd > 2 {
+            owned
+        } else {
+            let moved =
+                rustix::io::fcntl_dupfd_cloexec(&owned, 3).map_err(|errno| Error::DupFd {
+                    origin: "a syscall program".into(),
+                    fd,
+                    errno,
+                })?;
+            drop(owned);
+            moved
+        };
+        taken.push(owned);
+    }
+    if let Some((fd, why)) = bad {
+        drop(taken);
+        return Err(Error::invalid(format!(
+            "prog_run_syscall_with_fds: fd {fd} reported by the program {why}"
+        )));
+    }
+    Ok((retval, taken))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attr::prog_flags;
+    use crate::{ProgLoadOptions, ProgType, VerifierLog, prog_load};
+    use oxbpf_asm::Insn;
+    use oxbpf_asm::opcode::{alu, size};
+
+    #[test]
+    fn listing_sees_open_fds_only() {
+        let file = std::fs::File::open("/proc/self/status").unwrap();
+        let raw = file.as_raw_fd();
+        let with = open_fds().unwrap();
+        assert!(with.contains(&raw));
+        // Two listings agree: the directory fd is not among them.
+        assert_eq!(open_fds().unwrap(), with);
+        drop(file);
+        assert!(!open_fds().unwrap().contains(&raw));
+    }
+
+    /// `*(u32 *)(r1 + 0) = <value>; r0 = 0; exit`: reports a number
+    /// without creating anything.
+    fn reporter() -> ProgFd {
+        let insns = [
+            Insn::ldx_mem(size::W, 2, 1, 4),
+            Insn::stx_mem(size::W, 1, 2, 0),
+            Insn::alu64_imm(alu::MOV, 0, 0),
+            Insn::exit(),
+        ];
+        let mut opts = ProgLoadOptions::new(ProgType::SYSCALL, &insns, c"GPL");
+        opts.prog_flags = prog_flags::SLEEPABLE;
+        prog_load(&opts, &mut VerifierLog::new()).unwrap()
+    }
+
+    #[test]
+    fn an_fd_the_program_did_not_create_is_refused() {
+        let prog = reporter();
+        let mut ctx = [0u8; 8];
+        let own = prog.as_raw_fd();
+        ctx[4..].copy_from_slice(&own.to_ne_bytes());
+        let err = prog_run_syscall_with_fds(&prog, &mut ctx, |ctx, _| {
+            vec![i32::from_ne_bytes([ctx[0], ctx[1], ctx[2], ctx[3]])]
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("was open before"), "{err}");
+        // The program's own fd is still open and usable.
+        assert!(crate::prog_info(&prog).is_ok());
+        let err = prog_run_syscall_with_fds(&prog, &mut ctx, |_, _| vec![9999]).unwrap_err();
+        assert!(err.to_string().contains("is not open"), "{err}");
+        let (ret, fds) = prog_run_syscall_with_fds(&prog, &mut ctx, |_, _| Vec::new()).unwrap();
+        assert_eq!((ret, fds.len()), (0, 0));
+    }
+}
