@@ -59,10 +59,24 @@ for tid in sorted(types):
     if len(structs) == MAX_STRUCTS:
         break
 
+def first_value(t):
+    m = re.search(r"val=(-?\d+)", t["members"][0][2])
+    return int(m[1]) if m else 0
+
+
+# Enums whose first value has bit 31 set are left out: libbpf 1.1 (the
+# black-box oracle of the tests) sign-extends unsigned 32-bit enumerators
+# and refuses the instruction clang emits for them.
 enums = []
 for tid in sorted(types):
     t = types[tid]
-    if t["kind"] == "ENUM" and t["name"] != "(anon)" and t["members"] and len(enums) < 60:
+    if (
+        t["kind"] == "ENUM"
+        and t["name"] != "(anon)"
+        and t["members"]
+        and len(enums) < 60
+        and 0 <= first_value(t) < 2**31
+    ):
         if t["name"] in seen:
             continue
         seen.add(t["name"])
