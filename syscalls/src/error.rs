@@ -99,6 +99,14 @@ pub enum Error {
         /// What was wrong.
         what: String,
     },
+    /// An epoll operation (ring buffer waiting) failed.
+    #[error("epoll {op}: {}", ErrnoDisplay(*errno))]
+    Epoll {
+        /// `create`, `add` or `wait`.
+        op: &'static str,
+        /// The error number.
+        errno: Errno,
+    },
     /// `mmap(2)` of a map's values failed.
     #[error("mmap of {len} bytes of map values: {}", ErrnoDisplay(*errno))]
     Mmap {
@@ -161,7 +169,8 @@ impl Error {
             | Error::Ioctl { errno, .. }
             | Error::DupFd { errno, .. }
             | Error::Mount { errno, .. }
-            | Error::Mmap { errno, .. } => Some(*errno),
+            | Error::Mmap { errno, .. }
+            | Error::Epoll { errno, .. } => Some(*errno),
             Error::Verifier(v) => Some(v.errno),
             Error::Io { source, .. } => source.raw_os_error().map(errno_from_raw),
             _ => None,

@@ -77,6 +77,7 @@ mod perf;
 mod perf_sw;
 mod probe;
 mod prog;
+mod ringbuf;
 mod sys;
 mod syscall_prog;
 mod syscall_prog_fds;
@@ -125,5 +126,6 @@ pub use prog::{
     MAX_LOG_SIZE, ProgLoadOptions, TestRunOptions, TestRunOutput, VerifierLog, prog_load,
     prog_test_run,
 };
+pub use ringbuf::RingBuffer;
 pub use syscall_prog::prog_run_syscall;
 pub use syscall_prog_fds::prog_run_syscall_with_fds;
