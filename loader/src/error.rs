@@ -174,6 +174,40 @@ pub enum Error {
         wanted: u32,
     },
 
+    /// A generated loader could not be made, read or decoded.
+    #[error("generated loader")]
+    GenLoader(#[from] oxbpf_gen_loader::Error),
+
+    /// The running kernel is older than the generated loader's declared
+    /// minimum (the helpers and commands it uses appeared later).
+    #[error("the generated loader needs Linux {need} or newer, this kernel is {have}")]
+    KernelTooOld {
+        /// The loader's minimum kernel.
+        need: String,
+        /// The running kernel.
+        have: String,
+    },
+
+    /// A generated loader's lookup failed with an error other than "not
+    /// found" (`EPERM` from `bpf_kallsyms_lookup_name`...).
+    #[error("load step %{op} ({what}) failed in the generated loader: {}", oxbpf_syscalls::ErrnoDisplay(*errno))]
+    LoaderStep {
+        /// Index of the failing operation in the plan.
+        op: usize,
+        /// The operation.
+        what: String,
+        /// The helper's error number.
+        errno: oxbpf_syscalls::Errno,
+    },
+
+    /// A generated loader broke its contract with the runtime (a result
+    /// missing, a failure of a step it does not perform).
+    #[error("generated loader: {what}")]
+    LoaderProtocol {
+        /// What went wrong.
+        what: String,
+    },
+
     /// A syscall made outside a load plan failed.
     #[error("{what}")]
     Syscall {

@@ -38,6 +38,7 @@ mod exec;
 mod globals;
 mod kconfig;
 mod link;
+mod lskel;
 mod map;
 mod object;
 mod open;
@@ -48,6 +49,7 @@ mod target;
 pub use error::{Error, Result, SourceLine};
 pub use globals::Global;
 pub use link::Link;
+pub use lskel::LightSkeleton;
 pub use map::{Keys, Map};
 pub use object::Object;
 pub use open::{DEFAULT_PIN_ROOT, OpenMap, OpenMapMut, OpenObject, OpenProgram, OpenProgramMut};
@@ -57,6 +59,9 @@ pub use target::VMLINUX_BTF;
 pub use oxbpf_asm as asm;
 pub use oxbpf_btf as btf;
 pub use oxbpf_elf_bpf as elf;
+pub use oxbpf_gen_loader as gen_loader;
 pub use oxbpf_plan as plan;
 pub use oxbpf_syscalls as sys;
-pub use oxbpf_syscalls::{AttachType, MapMemory, MapType, ProgType, TestRunOptions, TestRunOutput};
+pub use oxbpf_syscalls::{
+    AttachType, MapMemory, MapType, ProgType, RingBuffer, TestRunOptions, TestRunOutput,
+};

@@ -73,6 +73,23 @@ impl Object {
         })
     }
 
+    /// Assembles an object from handles the light-skeleton runtime made
+    /// from a loader file alone (no ELF object: no global variable table).
+    pub(crate) fn from_parts(
+        name: String,
+        maps: Vec<Map>,
+        programs: Vec<Program>,
+        btf: Option<BtfFd>,
+    ) -> Object {
+        Object {
+            name,
+            globals: Vec::new(),
+            maps,
+            programs,
+            btf,
+        }
+    }
+
     /// The object's name (its file name).
     pub fn name(&self) -> &str {
         &self.name

@@ -172,6 +172,22 @@ impl OpenObject {
     }
 }
 
+impl OpenObject {
+    /// Loads the object through a generated loader instead of making the
+    /// `bpf()` calls itself: builds the plan for the running kernel,
+    /// compiles it into a loader program ([`crate::gen_loader`]) and runs
+    /// it with the light-skeleton runtime ([`crate::LightSkeleton`]). The
+    /// result is the same [`Object`] as [`OpenObject::load`]'s; on
+    /// failure, everything created is closed.
+    pub fn load_via_loader(self) -> Result<Object> {
+        let target = Target::live();
+        let (plan, layout) = crate::planner::build_with_layout(&self, &target)?;
+        let loader = oxbpf_gen_loader::generate(&plan, &oxbpf_gen_loader::GenOptions::default())?;
+        let executed = crate::lskel::run(&loader, Some(&plan))?;
+        Object::new(self, &layout, executed)
+    }
+}
+
 fn not_found(kind: &'static str, name: &str) -> Error {
     Error::NotFound {
         kind,
