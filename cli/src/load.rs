@@ -6,8 +6,13 @@ use oxbpf::OpenObject;
 
 use crate::Result;
 
-pub(crate) fn load(path: &Path, pin: Option<&Path>) -> Result {
-    let obj = OpenObject::open(path)?.load()?;
+pub(crate) fn load(path: &Path, pin: Option<&Path>, via_loader: bool) -> Result {
+    let open = OpenObject::open(path)?;
+    let obj = if via_loader {
+        open.load_via_loader()?
+    } else {
+        open.load()?
+    };
     println!("loaded {}", obj.name());
     for map in obj.maps() {
         let info = map.info()?;

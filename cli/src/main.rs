@@ -4,6 +4,8 @@
 
 mod btf;
 mod demo;
+mod explain;
+mod genloader;
 mod inspect;
 mod load;
 
@@ -50,6 +52,21 @@ enum Command {
         /// (DIR/maps/NAME, DIR/progs/NAME) so that they outlive the command.
         #[arg(long, value_name = "DIR")]
         pin: Option<PathBuf>,
+        /// Load through a generated loader program (the light skeleton's
+        /// way) instead of making the bpf() calls directly.
+        #[arg(long)]
+        loader: bool,
+    },
+    /// Generate code from an object.
+    Gen {
+        #[command(subcommand)]
+        command: GenCommand,
+    },
+    /// Decode a loader file (from `oxbpf gen loader`) back into the plan it
+    /// executes, printed as `oxbpf plan` prints plans.
+    Explain {
+        /// The loader file.
+        file: PathBuf,
     },
     /// BTF: dump it as a C header (vmlinux.h) or in bpftool's raw format.
     Btf {
@@ -65,6 +82,19 @@ enum Command {
         /// How many processes to show.
         #[arg(long, default_value_t = 10)]
         top: usize,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum GenCommand {
+    /// Compile the object's load plan into a loader program and its data
+    /// blob, and write them as a loader file.
+    Loader {
+        /// The BPF object file.
+        object: PathBuf,
+        /// The loader file to write.
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
     },
 }
 
@@ -107,7 +137,15 @@ fn main() -> ExitCode {
         Command::Inspect { object } => inspect::inspect(&object),
         Command::Disasm { object, program } => inspect::disasm(&object, program.as_deref()),
         Command::Plan { object } => inspect::plan(&object),
-        Command::Load { object, pin } => load::load(&object, pin.as_deref()),
+        Command::Load {
+            object,
+            pin,
+            loader,
+        } => load::load(&object, pin.as_deref(), loader),
+        Command::Gen {
+            command: GenCommand::Loader { object, output },
+        } => genloader::gen_loader(&object, &output),
+        Command::Explain { file } => explain::explain(&file),
         Command::Demo { duration, top } => demo::run(duration, top),
         Command::Btf {
             command:
