@@ -154,6 +154,9 @@ struct CDumper<'b, 'a> {
     /// Bound on the work: malformed BTF can make inline definitions
     /// exponential.
     budget: u64,
+    /// Bound on the bytes written and copied while building declarations.
+    bytes_left: u64,
+    bytes_limit: u64,
 }
 
 fn round_up(v: u64, a: u64) -> u64 {
@@ -174,7 +177,13 @@ impl<'b, 'a> CDumper<'b, 'a> {
             idents: HashMap::new(),
             out: String::new(),
             budget: 64 * n as u64 + (1 << 20),
+            bytes_left: 0,
+            bytes_limit: 0,
         };
+        // vmlinux.h is smaller than the BTF it comes from; allow much more.
+        let input = (btf.type_section().len() + btf.string_section().len()) as u64;
+        d.bytes_limit = 64 * input + (16 << 20);
+        d.bytes_left = d.bytes_limit;
         d.assign_names()?;
         Ok(d)
     }
@@ -185,6 +194,21 @@ impl<'b, 'a> CDumper<'b, 'a> {
 
     fn name_of(&self, id: TypeId) -> Result<&'b str, Error> {
         self.btf.name(id)
+    }
+
+    /// Counts `n` bytes of output (or copying) against the bound.
+    fn charge(&mut self, id: TypeId, n: usize) -> Result<(), Error> {
+        match self.bytes_left.checked_sub(n as u64) {
+            Some(left) => {
+                self.bytes_left = left;
+                Ok(())
+            }
+            None => Err(Error::OutputTooLarge {
+                what: "C dump",
+                id,
+                limit: self.bytes_limit,
+            }),
+        }
     }
 
     fn spend(&mut self, id: TypeId) -> Result<(), Error> {
@@ -548,6 +572,7 @@ impl<'b, 'a> CDumper<'b, 'a> {
         }
         s.push_str(&"\t".repeat(indent));
         s.push('}');
+        self.charge(id, s.len())?;
         Ok(s)
     }
 
@@ -753,6 +778,7 @@ impl<'b, 'a> CDumper<'b, 'a> {
         }
         s.push_str(&"\t".repeat(indent));
         s.push('}');
+        self.charge(id, s.len())?;
         match (l.packed, l.aligned) {
             (true, Some(n)) => {
                 let _ = write!(s, " __attribute__((packed, aligned({n})))");
@@ -784,6 +810,7 @@ impl<'b, 'a> CDumper<'b, 'a> {
             });
         }
         self.spend(id)?;
+        self.charge(id, inner.len())?;
         let join = |base: &str, inner: &str| {
             if inner.is_empty() {
                 base.to_string()
@@ -928,6 +955,9 @@ impl<'b, 'a> CDumper<'b, 'a> {
     }
 }
 
+/// Largest gap, in bytes, filled with unnamed bitfields.
+const MAX_BITFIELD_PAD: u64 = 1024;
+
 /// Whether a typedef name is one of the compiler's own.
 fn is_builtin(name: &str) -> bool {
     name.starts_with("__builtin_")
@@ -935,9 +965,19 @@ fn is_builtin(name: &str) -> bool {
 
 /// Writes unnamed bitfields covering bits `from..to`, none of which
 /// crosses a boundary of its own type (so each sits where it is written).
+///
+/// Gaps of more than [`MAX_BITFIELD_PAD`] bytes are a named `char` array
+/// instead (`___pad_<byte offset>`), so that a huge gap in malformed BTF
+/// does not become millions of lines.
 fn pad(s: &mut String, tabs: &str, mut from: u64, to: u64) {
     while from < to {
         let left = to - from;
+        if from % 8 == 0 && left / 8 > MAX_BITFIELD_PAD {
+            let bytes = left / 8;
+            let _ = writeln!(s, "{tabs}char ___pad_{}[{bytes}];", from / 8);
+            from += bytes * 8;
+            continue;
+        }
         let w = if from % 8 != 0 {
             (8 - from % 8).min(left)
         } else {

@@ -328,6 +328,17 @@ pub enum Error {
         /// "exceeds the section size N", "overlaps the previous variable".
         reason: String,
     },
+    /// An output would exceed its bound (malformed BTF can make a C dump
+    /// exponentially large).
+    #[error("{what}: output would exceed {limit} bytes (type [{id}])")]
+    OutputTooLarge {
+        /// What was being written ("C dump").
+        what: &'static str,
+        /// The type being written when the bound was hit.
+        id: TypeId,
+        /// The bound.
+        limit: u64,
+    },
     /// Writing a dump failed.
     #[error("writing the dump")]
     Write {

@@ -280,6 +280,8 @@ fn tricky() -> Vec<u8> {
     // A global function and variable: not part of the header.
     let fp = b.add_func_proto(int, &[("x", int)]);
     b.add_func("some_func", fp, FuncLinkage::Global);
+    // A gap too big for unnamed bitfields.
+    b.add_struct("big_gap", 4096, &[("a", int, 0), ("z", int, 4000 * 8)]);
     // An anonymous enum nothing uses: written on its own.
     b.add_enum("", 4, false, &[("LONE_A", 3)]);
     b.build()

@@ -21,6 +21,9 @@
 //!   `cargo test --workspace`, then a summary that counts the live-kernel
 //!   tests (package `oxbpf-tests`).
 //! - `ci`: `cargo fmt --check`, `cargo clippy -D warnings`, then `test`.
+//! - `fuzz btf [--time SECONDS]`: the fuzz targets of `btf/fuzz` with
+//!   cargo-fuzz on stable, SECONDS each (default 60); prints execs per
+//!   target.
 //!
 //! `<target>` is `$CARGO_TARGET_DIR` or `<workspace>/target`. Tests find the
 //! objects through the environment variable `OXBPF_BPF_DIR`, which `test`
@@ -42,6 +45,7 @@
 
 pub mod bpf;
 mod error;
+pub mod fuzz;
 pub mod prereq;
 pub mod test;
 mod workspace;
@@ -57,6 +61,7 @@ commands:
   build-demo   rebuild cli/demo/syscount.bpf.o from its source
   test [ARGS]  prerequisites, build-bpf, cargo test --workspace [ARGS], summary
   ci           cargo fmt --check, cargo clippy -D warnings, then test
+  fuzz btf [--time S]  every btf/fuzz target for S seconds (default 60)
   help         this text
 
 <target> is $CARGO_TARGET_DIR or <workspace>/target.";
@@ -81,6 +86,7 @@ pub fn run(args: &[String]) -> Result<(), Error> {
             no_args(command, rest)?;
             test::ci(&Workspace::locate()?)
         }
+        "fuzz" => fuzz::run(&Workspace::locate()?, fuzz::parse_args(rest)?),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(())
