@@ -34,6 +34,11 @@
 //! - **Feature probes.** [`probe_btf`] tells whether `BTF_LOAD` accepts a
 //!   BTF feature ([`BtfProbe`]): supported, unsupported or inconclusive
 //!   ([`ProbeResult`]), cached per process.
+//!   [`probe_prog`] tells whether a program kind loads and attaches
+//!   ([`ProgProbe`]: kprobes, kprobe_multi, fentry/fexit/fmod_ret, LSM),
+//!   with the reason in [`ProgProbeReport`];
+//!   [`perf_event_open_kprobe`] opens the kprobe perf events both the
+//!   probe and the loader's kprobe attach use.
 //!
 //! ```
 //! use oxbpf_asm::Insn;
@@ -76,6 +81,7 @@ mod obj;
 mod perf;
 mod perf_sw;
 mod probe;
+mod probe_prog;
 mod prog;
 mod ringbuf;
 mod sys;
@@ -122,6 +128,10 @@ pub use perf::{
 };
 pub use perf_sw::{PERF_TYPE_SOFTWARE, perf_event_open_software, sw};
 pub use probe::{BtfProbe, ProbeResult, probe_btf, probe_btf_uncached};
+pub use probe_prog::{
+    KPROBE_PMU_RETPROBE, KPROBE_PMU_TYPE, ProbeTarget, ProgProbe, ProgProbeReport, kprobe_pmu_type,
+    kprobe_retprobe_bit, perf_event_open_kprobe, probe_prog, probe_prog_uncached,
+};
 pub use prog::{
     MAX_LOG_SIZE, ProgLoadOptions, TestRunOptions, TestRunOutput, VerifierLog, prog_load,
     prog_test_run,
