@@ -178,7 +178,8 @@ fn local_ok(res: &Resolution, value: u64, big_endian: bool) -> bool {
     let (bit_off, bits) = (bf.bit_offset, u64::from(bf.bits));
     [1u64, 2, 4, 8].into_iter().any(|sz| {
         let off = bit_off / 8 / sz * sz;
-        if bit_off + bits > (off + sz) * 8 {
+        // In u128: the offset may be near the end of u64's range.
+        if u128::from(bit_off) + u128::from(bits) > (u128::from(off) + u128::from(sz)) * 8 {
             return false;
         }
         let rel = bit_off - off * 8;

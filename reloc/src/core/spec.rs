@@ -666,10 +666,11 @@ pub(crate) fn field_bytes(on: On<'_, '_>, loc: &FieldLoc) -> Result<(u64, u32), 
     if !matches!(sz, 1 | 2 | 4 | 8) {
         return Err(on.invalid(loc.ty, "bitfield of a type that is not 1, 2, 4 or 8 bytes"));
     }
-    let end = loc.bit_off + u64::from(loc.bitfield);
+    // In u128: a hostile BTF can put a field near the end of u64's range.
+    let end = u128::from(loc.bit_off) + u128::from(loc.bitfield);
     loop {
         let off = loc.bit_off / 8 / sz * sz;
-        if end <= (off + sz) * 8 {
+        if end <= (u128::from(off) + u128::from(sz)) * 8 {
             return Ok((off, sz as u32));
         }
         if sz == 8 {
