@@ -64,7 +64,10 @@ impl Link {
 impl Program {
     /// Attaches the program where its section name says
     /// (`tracepoint/<category>/<name>`, `tp/...`, `raw_tp/<name>`,
-    /// `raw_tracepoint/<name>`, `tp_btf/<name>`, `iter/<target>`).
+    /// `raw_tracepoint/<name>`, `tp_btf/<name>`, `iter/<target>`,
+    /// `fentry/<func>`, `fexit/<func>`, `fmod_ret/<func>`, `lsm/<hook>`,
+    /// `kprobe/<func>[+<offset>]`, `kretprobe/<func>`,
+    /// `kprobe.multi/<func>[,<func>...]`, `kretprobe.multi/...`).
     pub fn attach(&self) -> Result<Link> {
         let fail = |reason: String| Error::AttachTarget {
             program: self.name.clone(),
@@ -107,6 +110,49 @@ impl Program {
             }
             ProgType::TRACING if def.attach_type == Some(AttachType::TRACE_ITER) => {
                 self.attach_iter()
+            }
+            ProgType::TRACING | ProgType::LSM
+                if matches!(
+                    def.attach_type,
+                    Some(
+                        AttachType::TRACE_FENTRY
+                            | AttachType::TRACE_FEXIT
+                            | AttachType::MODIFY_RETURN
+                            | AttachType::LSM_MAC
+                    )
+                ) =>
+            {
+                self.attach_trampoline()
+            }
+            ProgType::KPROBE if def.attach_type == Some(AttachType::TRACE_KPROBE_MULTI) => {
+                if target.is_empty() || target.contains(['*', '?']) {
+                    return Err(fail(format!(
+                        "section {:?}: auto-attach needs exact function names \
+                         ({}/<func>[,<func>...]; patterns are not supported)",
+                        self.section, def.name
+                    )));
+                }
+                let funcs: Vec<&str> = target.split(',').collect();
+                self.attach_kprobe_multi(&funcs, def.name.starts_with("kretprobe"))
+            }
+            ProgType::KPROBE if matches!(def.name, "kprobe" | "kretprobe") => {
+                let (func, offset) = parse_kprobe_target(target).ok_or_else(|| {
+                    fail(format!(
+                        "section {:?}: expected {}/<function>[+<offset>]",
+                        self.section, def.name
+                    ))
+                })?;
+                if def.name == "kretprobe" {
+                    if offset != 0 {
+                        return Err(fail(format!(
+                            "section {:?}: a kretprobe has no offset",
+                            self.section
+                        )));
+                    }
+                    self.attach_kretprobe(func)
+                } else {
+                    self.attach_kprobe(func, offset)
+                }
             }
             other => Err(Error::Unsupported {
                 what: format!("auto-attaching {other} programs"),
@@ -230,6 +276,133 @@ impl Program {
         })
     }
 
+    /// Attaches a tracing program of attach type fentry, fexit or
+    /// fmod_ret, or an LSM program, to the kernel function (or LSM hook)
+    /// it was loaded for (`BPF_RAW_TRACEPOINT_OPEN` without a name, which
+    /// kernels since 5.5 accept for every trampoline program).
+    ///
+    /// # Minimum kernel version
+    ///
+    /// fentry/fexit 5.5, fmod_ret and LSM 5.7 (LSM needs `bpf` among the
+    /// active LSMs).
+    pub fn attach_trampoline(&self) -> Result<Link> {
+        let fd = oxbpf_syscalls::raw_tracepoint_open(None, &self.fd).map_err(Error::syscall(
+            format!(
+                "program {}: attaching {} to {}",
+                self.name, self.section, self.attach_target
+            ),
+        ))?;
+        Ok(Link {
+            kind: LinkKind::Bpf(fd),
+        })
+    }
+
+    /// Attaches a kprobe program to kernel function `func` at `offset`
+    /// bytes into it (0: its entry), through a perf event of the kprobe
+    /// PMU and a BPF perf_event link (the perf ioctl before 5.15).
+    ///
+    /// # Minimum kernel version
+    ///
+    /// 4.17 (the kprobe PMU), with `CONFIG_KPROBES`.
+    pub fn attach_kprobe(&self, func: &str, offset: u64) -> Result<Link> {
+        self.attach_kprobe_event(func, offset, false)
+    }
+
+    /// Attaches a kprobe program to the return of kernel function `func`
+    /// (a kretprobe), like [`Program::attach_kprobe`].
+    pub fn attach_kretprobe(&self, func: &str) -> Result<Link> {
+        self.attach_kprobe_event(func, 0, true)
+    }
+
+    fn attach_kprobe_event(&self, func: &str, offset: u64, retprobe: bool) -> Result<Link> {
+        let kind = if retprobe { "kretprobe" } else { "kprobe" };
+        let what = || {
+            if offset == 0 {
+                format!("program {}: attaching a {kind} to {func}", self.name)
+            } else {
+                format!(
+                    "program {}: attaching a {kind} to {func}+{offset:#x}",
+                    self.name
+                )
+            }
+        };
+        self.check_type(ProgType::KPROBE, kind)?;
+        let c = CString::new(func)
+            .map_err(|_| Error::InvalidArgument(format!("{}: name contains NUL", what())))?;
+        let pmu = oxbpf_syscalls::kprobe_pmu_type()
+            .map_err(Error::syscall(what()))?
+            .ok_or_else(|| Error::Unsupported {
+                what: format!(
+                    "kprobes: the kernel has no kprobe PMU ({} is missing)",
+                    oxbpf_syscalls::KPROBE_PMU_TYPE
+                ),
+                site: what(),
+            })?;
+        let event = oxbpf_syscalls::perf_event_open_kprobe(pmu, &c, offset, retprobe, -1, 0)
+            .map_err(Error::syscall(what()))?;
+        self.attach_to_event(event, what)
+    }
+
+    /// Attaches a kprobe program loaded for kprobe_multi
+    /// (`kprobe.multi/...`, attach type `BPF_TRACE_KPROBE_MULTI`) to every
+    /// kernel function of `funcs` at once with one BPF link; `retprobe`
+    /// makes it run at their returns.
+    ///
+    /// # Minimum kernel version
+    ///
+    /// 5.18, with `CONFIG_FPROBE`.
+    pub fn attach_kprobe_multi(&self, funcs: &[&str], retprobe: bool) -> Result<Link> {
+        /// `BPF_F_KPROBE_MULTI_RETURN`.
+        const KPROBE_MULTI_RETURN: u32 = 1;
+        let what = || {
+            format!(
+                "program {}: attaching kprobe_multi to {}",
+                self.name,
+                funcs.join(",")
+            )
+        };
+        self.check_type(ProgType::KPROBE, "kprobe_multi")?;
+        if funcs.is_empty() {
+            return Err(Error::InvalidArgument(format!("{}: no function", what())));
+        }
+        let names = funcs
+            .iter()
+            .map(|f| CString::new(*f))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|_| Error::InvalidArgument(format!("{}: a name contains NUL", what())))?;
+        let syms: Vec<&std::ffi::CStr> = names.iter().map(|c| c.as_c_str()).collect();
+        let tail = LinkTail::KprobeMulti {
+            flags: if retprobe { KPROBE_MULTI_RETURN } else { 0 },
+            syms: &syms,
+            addrs: &[],
+            cookies: &[],
+        };
+        let fd = oxbpf_syscalls::link_create(
+            &self.fd,
+            LinkTarget::None,
+            AttachType::TRACE_KPROBE_MULTI,
+            0,
+            &tail,
+        )
+        .map_err(Error::syscall(what()))?;
+        Ok(Link {
+            kind: LinkKind::Bpf(fd),
+        })
+    }
+
+    fn check_type(&self, want: ProgType, what: &str) -> Result<()> {
+        if self.prog_type == want {
+            return Ok(());
+        }
+        Err(Error::AttachTarget {
+            program: self.name.clone(),
+            reason: format!(
+                "a {what} attachment needs a {want} program, this one is {}",
+                self.prog_type
+            ),
+        })
+    }
+
     /// Attaches a raw tracepoint program to the tracepoint `name`.
     pub fn attach_raw_tracepoint(&self, name: &str) -> Result<Link> {
         let what = format!("program {}: attaching to raw tracepoint {name}", self.name);
@@ -240,5 +413,36 @@ impl Program {
         Ok(Link {
             kind: LinkKind::Bpf(fd),
         })
+    }
+}
+
+/// `func` or `func+offset` (offset decimal or `0x` hex) of a
+/// `kprobe/...` section.
+fn parse_kprobe_target(target: &str) -> Option<(&str, u64)> {
+    let (func, offset) = match target.split_once('+') {
+        Some((f, off)) => {
+            let off = match off.strip_prefix("0x") {
+                Some(hex) => u64::from_str_radix(hex, 16).ok()?,
+                None => off.parse().ok()?,
+            };
+            (f, off)
+        }
+        None => (target, 0),
+    };
+    (!func.is_empty() && !func.contains(['/', ' '])).then_some((func, offset))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_kprobe_target;
+
+    #[test]
+    fn kprobe_targets() {
+        assert_eq!(parse_kprobe_target("do_unlinkat"), Some(("do_unlinkat", 0)));
+        assert_eq!(parse_kprobe_target("f+16"), Some(("f", 16)));
+        assert_eq!(parse_kprobe_target("f+0x10"), Some(("f", 16)));
+        assert_eq!(parse_kprobe_target(""), None);
+        assert_eq!(parse_kprobe_target("f+x"), None);
+        assert_eq!(parse_kprobe_target("+4"), None);
     }
 }

@@ -9,6 +9,39 @@
 //! tests of one binary run against the kernel one at a time and their fd
 //! and kernel-object accounting ([`FdSnapshot`], [`KernelObjects`]) sees
 //! only their own work.
+//!
+//! # Skips
+//!
+//! A test that needs something not every kernel has (kprobes, fentry,
+//! LSM...) starts with [`require!`]`(Feature::X)`. The library's own probe
+//! decides ([`oxbpf::sys::probe_prog`]: load and attach a minimal program
+//! of that kind), never a kernel version number:
+//!
+//! - **supported**: the test runs;
+//! - **unsupported** (the kernel refuses the kind while a plain socket
+//!   filter loads): the test returns early *as a skip*: it prints
+//!   `OXBPF-SKIP <feature>: <reason>` and appends
+//!   `<binary>\t<test>\t<feature>: <reason>` to the file named by
+//!   `$OXBPF_SKIP_LOG`, from which `cargo xtask test` and
+//!   `cargo xtask vm-test` count it as skipped, not passed;
+//! - **inconclusive** (not even the plain program loads: no root, no
+//!   `bpf()`): the test *fails* — a machine that cannot run the suite is
+//!   not a machine where everything was skipped;
+//! - a feature listed in `$OXBPF_REQUIRE` (comma-separated names, or
+//!   `all`) must be supported: there an unsupported answer fails the test.
+//!   vm-test sets it per kernel from what that build is known to have, so
+//!   a probe that wrongly says "unsupported" cannot hide a whole kernel's
+//!   tests.
+//!
+//! ```no_run
+//! use oxbpf_tests::{Feature, require};
+//!
+//! #[test]
+//! fn fentry_counts() {
+//!     require!(Feature::Fentry);
+//!     // ... load, attach, trigger, check the map
+//! }
+//! ```
 #![forbid(unsafe_code)]
 
 use std::collections::BTreeSet;
@@ -217,5 +250,251 @@ impl PinDir {
 impl Drop for PinDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Path of the built object `name` of `tests/progs-vm/` (e.g. `"fentry"` →
+/// `<bpf_dir>/vm/fentry.bpf.o`): programs this host cannot load, tested on
+/// other kernels by `cargo xtask vm-test`. Panics with the build command
+/// if absent.
+pub fn vm_object(name: &str) -> PathBuf {
+    let path = bpf_dir().join("vm").join(format!("{name}.bpf.o"));
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo xtask build-bpf` first",
+        path.display()
+    );
+    path
+}
+
+/// A kernel capability a test may need; [`require`] probes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Feature {
+    /// kprobe programs on kprobe perf events.
+    Kprobe,
+    /// kprobe programs on kretprobe perf events.
+    Kretprobe,
+    /// kprobe_multi links.
+    KprobeMulti,
+    /// fentry programs.
+    Fentry,
+    /// fexit programs.
+    Fexit,
+    /// fmod_ret programs.
+    FmodRet,
+    /// BPF LSM programs.
+    Lsm,
+}
+
+impl Feature {
+    /// Every feature.
+    pub const ALL: [Feature; 7] = [
+        Feature::Kprobe,
+        Feature::Kretprobe,
+        Feature::KprobeMulti,
+        Feature::Fentry,
+        Feature::Fexit,
+        Feature::FmodRet,
+        Feature::Lsm,
+    ];
+
+    /// The library probe that decides it.
+    pub fn probe(self) -> oxbpf::sys::ProgProbe {
+        use oxbpf::sys::ProgProbe as P;
+        match self {
+            Feature::Kprobe => P::Kprobe,
+            Feature::Kretprobe => P::Kretprobe,
+            Feature::KprobeMulti => P::KprobeMulti,
+            Feature::Fentry => P::Fentry,
+            Feature::Fexit => P::Fexit,
+            Feature::FmodRet => P::FmodRet,
+            Feature::Lsm => P::Lsm,
+        }
+    }
+
+    /// Its name in markers and in `$OXBPF_REQUIRE` (`"fentry"`...).
+    pub fn name(self) -> &'static str {
+        self.probe().name()
+    }
+
+    /// The kernel function the probe attaches to: functions that exist
+    /// for BPF's own tests (`net/bpf/test_run.c`) and the LSM hook
+    /// `file_open`, in every kernel that has the feature at all.
+    fn probe_function(self) -> &'static std::ffi::CStr {
+        match self {
+            Feature::FmodRet => c"bpf_modify_return_test",
+            Feature::Lsm => c"bpf_lsm_file_open",
+            _ => c"bpf_fentry_test1",
+        }
+    }
+}
+
+/// What [`probe`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Probed {
+    /// The kernel has it.
+    Supported,
+    /// The kernel refuses it; the reason.
+    Unsupported(String),
+    /// The probe could not tell; the reason.
+    Inconclusive(String),
+}
+
+/// Probes `feature` with the library's program probes (cached per
+/// process).
+pub fn probe(feature: Feature) -> Probed {
+    let func = feature.probe_function();
+    let btf_id = if feature.probe().needs_btf_id() {
+        match vmlinux_func_id(func) {
+            Ok(Some(id)) => id,
+            Ok(None) => {
+                return Probed::Unsupported(format!(
+                    "vmlinux BTF has no function {}",
+                    func.to_string_lossy()
+                ));
+            }
+            Err(e) => {
+                return Probed::Inconclusive(format!("cannot read {}: {e}", oxbpf::VMLINUX_BTF));
+            }
+        }
+    } else {
+        0
+    };
+    let report = oxbpf::sys::probe_prog(
+        feature.probe(),
+        &oxbpf::sys::ProbeTarget::function(func, btf_id),
+    );
+    match report.result {
+        oxbpf::sys::ProbeResult::Supported => Probed::Supported,
+        oxbpf::sys::ProbeResult::Unsupported => Probed::Unsupported(report.detail),
+        oxbpf::sys::ProbeResult::Inconclusive(_) => Probed::Inconclusive(report.detail),
+    }
+}
+
+fn vmlinux_func_id(name: &std::ffi::CStr) -> Result<Option<u32>, String> {
+    let btf =
+        oxbpf::btf::Btf::from_file(Path::new(oxbpf::VMLINUX_BTF)).map_err(|e| e.to_string())?;
+    let name = name.to_str().map_err(|e| e.to_string())?;
+    btf.find_by_name_kind(name, oxbpf::btf::Kind::Func)
+        .map(|id| id.map(|id| id.0))
+        .map_err(|e| e.to_string())
+}
+
+/// Whether `$OXBPF_REQUIRE` (comma-separated feature names, or `all`)
+/// lists `feature`.
+pub fn required_by_environment(feature: Feature) -> bool {
+    std::env::var("OXBPF_REQUIRE").is_ok_and(|list| requirement_lists(&list, feature))
+}
+
+fn requirement_lists(list: &str, feature: Feature) -> bool {
+    list.split(',')
+        .map(str::trim)
+        .any(|w| w == "all" || w == feature.name())
+}
+
+/// The name of the running test: libtest names each test's thread after
+/// the test.
+pub fn current_test_name() -> String {
+    std::thread::current()
+        .name()
+        .filter(|n| *n != "main")
+        .unwrap_or("?")
+        .to_string()
+}
+
+/// Records that the running test is skipped because of `reason`: prints
+/// `OXBPF-SKIP <reason>` and appends a line to `$OXBPF_SKIP_LOG` (see the
+/// crate docs).
+pub fn record_skip(reason: &str) {
+    let reason = reason.replace(['\n', '\t'], " ");
+    let test = current_test_name();
+    println!("OXBPF-SKIP {reason}");
+    eprintln!("OXBPF-SKIP {test}: {reason}");
+    let Some(log) = std::env::var_os("OXBPF_SKIP_LOG") else {
+        return;
+    };
+    let binary = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "?".into());
+    let line = format!("{binary}\t{test}\t{reason}\n");
+    use std::io::Write;
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .and_then(|mut f| f.write_all(line.as_bytes()));
+    // A skip that cannot be recorded would count as a pass.
+    if let Err(e) = written {
+        panic!(
+            "cannot record the skip in {}: {e}",
+            PathBuf::from(log).display()
+        );
+    }
+}
+
+/// Whether the test may go on: `true` if the kernel has `feature`.
+/// `false` after recording a skip when the kernel refuses it (the caller
+/// returns at once: [`require!`] does both). Panics — the test fails —
+/// when the probe is inconclusive or `$OXBPF_REQUIRE` lists the feature.
+pub fn require(feature: Feature) -> bool {
+    match probe(feature) {
+        Probed::Supported => true,
+        Probed::Unsupported(why) if required_by_environment(feature) => panic!(
+            "{} is required here ($OXBPF_REQUIRE) but the kernel refuses it: {why}",
+            feature.name()
+        ),
+        Probed::Unsupported(why) => {
+            record_skip(&format!("{}: {why}", feature.name()));
+            false
+        }
+        Probed::Inconclusive(why) => panic!(
+            "cannot tell whether the kernel supports {}: {why}",
+            feature.name()
+        ),
+    }
+}
+
+/// `require!(Feature::X)`: returns from the calling test, as a recorded
+/// skip, unless the kernel has feature `X` (see [`require`]).
+#[macro_export]
+macro_rules! require {
+    ($($feature:expr),+ $(,)?) => {
+        $(
+            if !$crate::require($feature) {
+                return;
+            }
+        )+
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requirement_lists_parse() {
+        assert!(requirement_lists("all", Feature::Lsm));
+        assert!(requirement_lists("kprobe, fentry", Feature::Fentry));
+        assert!(!requirement_lists("kprobe,fentry", Feature::Fexit));
+        assert!(!requirement_lists("", Feature::Kprobe));
+        assert!(!requirement_lists("kprobes", Feature::Kprobe));
+    }
+
+    #[test]
+    fn the_test_thread_is_named_after_the_test() {
+        assert_eq!(
+            current_test_name(),
+            "tests::the_test_thread_is_named_after_the_test"
+        );
+    }
+
+    #[test]
+    fn feature_names_are_distinct() {
+        let mut names: Vec<_> = Feature::ALL.iter().map(|f| f.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Feature::ALL.len());
     }
 }

@@ -75,7 +75,8 @@ pub fn build_corpus(ws: &Workspace) -> Result<(), Error> {
     let out = ws.bpf_out();
     let include = out.join("include");
     let eb = out.join("eb");
-    for dir in [&out, &include, &eb] {
+    let vm = out.join("vm");
+    for dir in [&out, &include, &eb, &vm] {
         fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
     }
     ensure_vmlinux_h(ws, &include)?;
@@ -114,7 +115,19 @@ pub fn build_corpus(ws: &Workspace) -> Result<(), Error> {
             &include,
         ));
     }
-    prune_stale(ws, &[&out, &eb], &jobs)?;
+    // Programs this host cannot load (fentry, LSM, kprobes...), for the
+    // vm-test kernels: little-endian, clang-19 only, kept apart so that
+    // the host's corpus tests never see them.
+    for (name, src) in corpus_sources(&ws.progs_vm_dir())? {
+        jobs.push(Job::corpus(
+            CLANG,
+            "bpf",
+            &src,
+            vm.join(format!("{name}.bpf.o")),
+            &include,
+        ));
+    }
+    prune_stale(ws, &[&out, &eb, &vm], &jobs)?;
     run_jobs(ws, &jobs)
 }
 

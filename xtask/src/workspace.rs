@@ -71,6 +71,17 @@ impl Workspace {
         self.root.join("tests").join("progs")
     }
 
+    /// `tests/progs-vm`: sources of the programs only other kernels can
+    /// load (built into `<target>/bpf/vm/`).
+    pub fn progs_vm_dir(&self) -> PathBuf {
+        self.root.join("tests").join("progs-vm")
+    }
+
+    /// `<target>/vm`: vm-test's kernel cache, builds and logs.
+    pub fn vm_out(&self) -> PathBuf {
+        self.target.join("vm")
+    }
+
     /// `cli/demo`: the demo object and its source.
     pub fn demo_dir(&self) -> PathBuf {
         self.root.join("cli").join("demo")
