@@ -40,12 +40,18 @@ pub struct GenOptions {
     /// x86-64; a smaller value splits the blob into more chunks (tests use
     /// it). Rounded down to a multiple of 8.
     pub max_chunk_size: u32,
+    /// How far (in instructions) an error check may be from the error
+    /// handler or the trampoline it jumps to before a new trampoline is
+    /// placed. Jump offsets are 16-bit, so at most about 32000; tests make
+    /// it small to exercise trampolines with small plans.
+    pub trampoline_distance: u32,
 }
 
 impl Default for GenOptions {
     fn default() -> Self {
         GenOptions {
             max_chunk_size: 4 << 20,
+            trampoline_distance: TRAMPOLINE_DISTANCE as u32,
         }
     }
 }
@@ -74,7 +80,7 @@ pub(crate) const ENOENT: i32 = 2;
 
 /// Distance (in instructions) after which a pending error jump goes
 /// through a trampoline instead (jump offsets are 16-bit).
-pub(crate) const TRAMPOLINE_DISTANCE: usize = 30_000;
+const TRAMPOLINE_DISTANCE: usize = 30_000;
 
 /// The kernel features a loader for `plan` relies on, each with the
 /// release that introduced it. The loader's minimum kernel is the newest.
@@ -139,6 +145,7 @@ pub fn generate(plan: &Plan, opts: &GenOptions) -> Result<Loader, Error> {
     }
     let mut g = Gen {
         plan,
+        trampoline_distance: (opts.trampoline_distance as usize).clamp(1, TRAMPOLINE_DISTANCE),
         insns: Vec::new(),
         blob: BlobBuilder::new(opts.max_chunk_size),
         words: Vec::with_capacity(plan.ops.len()),
@@ -147,6 +154,14 @@ pub fn generate(plan: &Plan, opts: &GenOptions) -> Result<Loader, Error> {
         pending: Vec::new(),
         steps: Vec::with_capacity(plan.ops.len()),
         ctx_end: ctx::WORDS.0,
+        inner_templates: plan
+            .ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::CreateMap(m) => m.inner_map.map(Ref::index),
+                _ => None,
+            })
+            .collect(),
     };
     g.assign_words()?;
     g.prologue();
@@ -191,6 +206,7 @@ struct MapShape {
 
 struct Gen<'a> {
     plan: &'a Plan,
+    trampoline_distance: usize,
     insns: Vec<Insn>,
     blob: BlobBuilder,
     /// Per step: where its results live.
@@ -204,6 +220,8 @@ struct Gen<'a> {
     pending: Vec<usize>,
     steps: Vec<Step>,
     ctx_end: u32,
+    /// Steps whose map is another map's inner map template.
+    inner_templates: std::collections::HashSet<usize>,
 }
 
 fn site(k: usize, op: &Op) -> String {
@@ -371,7 +389,7 @@ impl Gen<'_> {
         let Some(&first) = self.pending.first() else {
             return;
         };
-        if self.insns.len() - first < TRAMPOLINE_DISTANCE {
+        if self.insns.len() - first < self.trampoline_distance {
             return;
         }
         self.emit(Insn::ja(1));
@@ -506,17 +524,11 @@ impl Gen<'_> {
         self.sys_bpf(Cmd::MAP_CREATE, size_of::<MapCreateAttr>());
         let fd = self.fd_word(Ref(k as u32));
         self.store_word(fd, R0);
-        let me = Ref(k as u32);
-        let handle = !self
-            .plan
-            .ops
-            .iter()
-            .any(|op| matches!(op, Op::CreateMap(other) if other.inner_map == Some(me)));
         Ok(Step::CreateMap {
             name: m.name.clone(),
             attr,
             fd,
-            handle,
+            handle: !self.inner_templates.contains(&k),
         })
     }
 

@@ -531,6 +531,12 @@ struct Decoder<'a> {
     call_of_step: Vec<Option<usize>>,
     /// Kallsyms result slots: the lookup step.
     addr_slots: HashMap<BlobOff, usize>,
+    /// Blob stores by address (indices into the trace's).
+    writes_by_addr: BTreeMap<u32, Vec<usize>>,
+    /// Per step: the words it fills.
+    words_of_step: HashMap<usize, Vec<(CtxOff, WordKind)>>,
+    /// Steps whose map is some later map's inner map template.
+    inner_templates: std::collections::HashSet<usize>,
     ops: Vec<Op>,
 }
 
@@ -559,10 +565,26 @@ impl<'a> Decoder<'a> {
             words: HashMap::new(),
             call_of_step,
             addr_slots: HashMap::new(),
+            writes_by_addr: BTreeMap::new(),
+            words_of_step: HashMap::new(),
+            inner_templates: Default::default(),
             ops: Vec::with_capacity(n),
         };
+        for (i, w) in trace.blob_writes.iter().enumerate() {
+            d.writes_by_addr.entry(w.at).or_default().push(i);
+        }
         d.check_sides()?;
         d.collect_words()?;
+        for (&w, &(k, kind)) in &d.words {
+            d.words_of_step.entry(k).or_default().push((w, kind));
+        }
+        for j in 0..n {
+            if matches!(loader.steps[j], Step::CreateMap { .. }) {
+                if let Some(inner) = d.inner_of(j) {
+                    d.inner_templates.insert(inner.index());
+                }
+            }
+        }
         d.check_handler()?;
         Ok(d)
     }
@@ -601,7 +623,7 @@ impl<'a> Decoder<'a> {
     /// call, inputs the descriptor names; -1 first for every result word.
     fn collect_words(&mut self) -> Result<(), Error> {
         let first_call = self.trace.calls.first().map_or(usize::MAX, |c| c.pc);
-        let mut initialised = Vec::new();
+        let mut initialised = std::collections::HashSet::new();
         for w in &self.trace.ctx_writes {
             let off = CtxOff(w.at);
             if w.size != 4 || w.cond.is_some() || w.at < ctx::WORDS.0 {
@@ -609,7 +631,7 @@ impl<'a> Decoder<'a> {
             }
             let (n, kind) = match w.val {
                 Val::Const(-1) if w.pc < first_call => {
-                    initialised.push(off);
+                    initialised.insert(off);
                     continue;
                 }
                 Val::Ret(n) => (
@@ -772,9 +794,11 @@ impl<'a> Decoder<'a> {
         kind: WordKind,
     ) -> Result<(), Error> {
         let found: Vec<CtxOff> = self
-            .words
-            .iter()
-            .filter(|(_, (s, wk))| *s == k && *wk == kind)
+            .words_of_step
+            .get(&k)
+            .into_iter()
+            .flatten()
+            .filter(|(_, wk)| *wk == kind)
             .map(|(w, _)| *w)
             .collect();
         let ok = match want {
@@ -795,15 +819,18 @@ impl<'a> Decoder<'a> {
     /// The blob stores made before call `c` into `[off, off + len)`.
     fn writes_before(&self, c: usize, off: BlobOff, len: usize) -> Vec<Write> {
         let (start, end) = (u64::from(off.0), u64::from(off.0) + len as u64);
-        self.trace
-            .blob_writes
-            .iter()
+        // Stores are at most 8 bytes: one that overlaps starts at most 7
+        // bytes before the range.
+        let from = off.0.saturating_sub(7);
+        let to = u32::try_from(end).unwrap_or(u32::MAX);
+        self.writes_by_addr
+            .range(from..to)
+            .flat_map(|(_, ws)| ws.iter().map(|&i| self.trace.blob_writes[i]))
             .filter(|w| {
                 w.calls_before <= c
                     && u64::from(w.at) < end
                     && u64::from(w.at) + u64::from(w.size) > start
             })
-            .copied()
             .collect()
     }
 
@@ -984,10 +1011,7 @@ impl<'a> Decoder<'a> {
             m.inner_map = Some(self.map_of(k, dynamic.get(&inner_fd), "inner_map_fd")?);
         }
         self.same_bytes(k, &a, &map_create_attr(&m))?;
-        let me = Ref(k as u32);
-        let is_inner = self.loader.steps.iter().enumerate().any(|(j, s)| {
-            j > k && matches!(s, Step::CreateMap { .. }) && self.inner_of(j) == Some(me)
-        });
+        let is_inner = self.inner_templates.contains(&k);
         if *handle == is_inner {
             return Err(Error::decode_step(
                 k,
