@@ -68,6 +68,17 @@ pub enum Error {
         source: oxbpf_reloc::LinkError,
     },
 
+    /// A program's CO-RE relocations could not be applied (malformed
+    /// records, or several candidate types that disagree).
+    #[error("program {program}: CO-RE relocation")]
+    Core {
+        /// Program name.
+        program: String,
+        /// What went wrong.
+        #[source]
+        source: Box<oxbpf_reloc::Error>,
+    },
+
     /// A program or map name that the object does not have.
     #[error("no {kind} named {name:?} in the object")]
     NotFound {
@@ -110,7 +121,11 @@ pub enum Error {
     /// The verifier refused a program. The error says where: the
     /// instruction the verifier stopped at and, when the object has line
     /// info, the source line it came from; the whole log is kept.
-    #[error("load step %{op}: the verifier rejected program {program}{}", at(*insn, source_line.as_deref()))]
+    #[error(
+        "load step %{op}: the verifier rejected program {program}{}{}",
+        at(*insn, source_line.as_deref()),
+        core.as_deref().map(|c| format!(": {c}")).unwrap_or_default()
+    )]
     Rejected {
         /// Index of the failing operation in the plan.
         op: usize,
@@ -121,9 +136,12 @@ pub enum Error {
         insn: Option<usize>,
         /// The source line of that instruction, from line_info.
         source_line: Option<Box<SourceLine>>,
+        /// When the instruction is a poisoned CO-RE relocation: which one
+        /// failed, for which type and access path.
+        core: Option<Box<str>>,
         /// The kernel's answer, with the whole log.
         #[source]
-        source: oxbpf_syscalls::Error,
+        source: Box<oxbpf_syscalls::Error>,
     },
 
     /// The kernel's BTF has no type of this name and kind (an attach
@@ -236,19 +254,13 @@ impl Error {
     /// The kernel verifier's log, when the error is a program load the
     /// verifier rejected.
     pub fn verifier_log(&self) -> Option<&str> {
-        match self {
-            Error::Rejected {
-                source: oxbpf_syscalls::Error::Verifier(v),
-                ..
-            }
-            | Error::Step {
-                source: oxbpf_syscalls::Error::Verifier(v),
-                ..
-            }
-            | Error::Syscall {
-                source: oxbpf_syscalls::Error::Verifier(v),
-                ..
-            } => Some(&v.log),
+        let source = match self {
+            Error::Rejected { source, .. } => &**source,
+            Error::Step { source, .. } | Error::Syscall { source, .. } => source,
+            _ => return None,
+        };
+        match source {
+            oxbpf_syscalls::Error::Verifier(v) => Some(&v.log),
             _ => None,
         }
     }

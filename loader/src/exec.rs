@@ -131,12 +131,20 @@ fn run_ops(plan: &Plan, target: &Target, pinned: &mut Vec<String>) -> Result<Exe
                 {
                     let insn = failing_insn(&v.log);
                     let source_line = insn.and_then(|at| source_line(plan, p, at)).map(Box::new);
+                    // A poisoned CO-RE relocation says what it stood for.
+                    let core = insn.and_then(|at| {
+                        p.poisoned
+                            .iter()
+                            .find(|x| at >= x.insn.0 && at < x.insn.0 + usize::from(x.slots))
+                            .map(|x| x.what.clone().into_boxed_str())
+                    });
                     Error::Rejected {
                         op: i,
                         program: p.name.clone(),
                         insn,
                         source_line,
-                        source: e,
+                        core,
+                        source: Box::new(e),
                     }
                 }
                 e => step(e),

@@ -23,6 +23,7 @@ pub struct OpenObject {
     pub(crate) programs: Vec<ProgramConfig>,
     pub(crate) maps: Vec<MapConfig>,
     pub(crate) pin_root: PathBuf,
+    pub(crate) core_btf: Option<PathBuf>,
 }
 
 /// Where maps pinned by name (`LIBBPF_PIN_BY_NAME`) go unless the user
@@ -81,6 +82,7 @@ impl OpenObject {
             programs,
             maps,
             pin_root: DEFAULT_PIN_ROOT.into(),
+            core_btf: None,
         })
     }
 
@@ -98,6 +100,13 @@ impl OpenObject {
     /// looked up and pinned; [`DEFAULT_PIN_ROOT`] unless set.
     pub fn set_pin_root(&mut self, dir: impl Into<PathBuf>) -> &mut Self {
         self.pin_root = dir.into();
+        self
+    }
+
+    /// Resolves CO-RE relocations against the BTF in `path` instead of the
+    /// running kernel's (e.g. a btfhub file for a kernel without BTF).
+    pub fn set_core_btf(&mut self, path: impl Into<PathBuf>) -> &mut Self {
+        self.core_btf = Some(path.into());
         self
     }
 
@@ -158,14 +167,14 @@ impl OpenObject {
     /// will ask the kernel, in order. Reads kernel facts (possible CPUs,
     /// vmlinux BTF when a program needs it) but creates nothing.
     pub fn plan(&self) -> Result<Plan> {
-        crate::planner::build(self, &Target::live())
+        crate::planner::build(self, &Target::live_with(self.core_btf.as_deref()))
     }
 
     /// Loads the object into the running kernel: builds the plan and runs
     /// it with the live executor. On failure, every kernel object created
     /// so far is closed before the error returns.
     pub fn load(self) -> Result<Object> {
-        let target = Target::live();
+        let target = Target::live_with(self.core_btf.as_deref());
         let (plan, layout) = crate::planner::build_with_layout(&self, &target)?;
         let executed = crate::exec::run(&plan, &target)?;
         Object::new(self, &layout, executed)
@@ -180,7 +189,7 @@ impl OpenObject {
     /// result is the same [`Object`] as [`OpenObject::load`]'s; on
     /// failure, everything created is closed.
     pub fn load_via_loader(self) -> Result<Object> {
-        let target = Target::live();
+        let target = Target::live_with(self.core_btf.as_deref());
         let (plan, layout) = crate::planner::build_with_layout(&self, &target)?;
         let loader = oxbpf_gen_loader::generate(&plan, &oxbpf_gen_loader::GenOptions::default())?;
         let executed = crate::lskel::run(&loader, Some(&plan))?;

@@ -13,9 +13,9 @@ use oxbpf_elf_bpf::{
 };
 use oxbpf_plan::{
     CreateMap, FindBtfId, FindKsym, Freeze, FuncInfo, InsnIdx, LineInfo, LoadBtf, LoadProg, Op,
-    Patch, PatchKind, Pin, Plan, Produces, Ref, ReuseMap, SetFd, UpdateElem,
+    Patch, PatchKind, Pin, Plan, Poisoned, Produces, Ref, ReuseMap, SetFd, UpdateElem,
 };
-use oxbpf_reloc::{Placed, link_program};
+use oxbpf_reloc::{CandidateCache, CoreRelocator, Placed, link_program};
 use oxbpf_syscalls::MapType;
 
 use crate::error::{Error, Result};
@@ -56,6 +56,8 @@ struct Builder<'a> {
     /// Lookups of kernel types and symbols already in the plan, so that
     /// each extern is resolved once per object.
     lookups: HashMap<(String, LookupKind), Ref>,
+    /// CO-RE candidates, shared by all programs of the object.
+    core_cache: CandidateCache,
 }
 
 /// What an extern lookup asks for.
@@ -97,6 +99,7 @@ pub(crate) fn build_with_layout(obj: &OpenObject, target: &Target) -> Result<(Pl
         plan: Plan::new(&obj.name),
         layout: Layout::default(),
         lookups: HashMap::new(),
+        core_cache: CandidateCache::new(),
     };
     b.load_btf();
     b.create_maps()?;
@@ -404,6 +407,7 @@ impl Builder<'_> {
                 source: e,
             })?;
             load.insns = linked.insns;
+            self.relocate_core(&linked.functions, &mut load)?;
             self.relocate(&linked.relocations, &mut load)?;
             if let (Some(btf), Some(ext)) = (self.layout.btf, &self.btf_ext) {
                 load.btf = Some(btf);
@@ -415,6 +419,56 @@ impl Builder<'_> {
             }
             let r = self.plan.push(Op::LoadProg(load));
             self.layout.programs.push(Some(r));
+        }
+        Ok(())
+    }
+
+    /// Applies the CO-RE relocations of every function of a linked
+    /// program against the target's BTF (read only if some exist).
+    fn relocate_core(&mut self, functions: &[Placed], load: &mut LoadProg) -> Result<()> {
+        let (Some(ext), Some(local)) = (&self.btf_ext, self.obj.elf.btf.as_ref()) else {
+            return Ok(());
+        };
+        let mut relos = Vec::new();
+        for placed in functions {
+            let Some(section) = ext.core_relos_for(&placed.section) else {
+                continue;
+            };
+            let records = section.records();
+            let mine = oxbpf_reloc::function_relos(
+                &placed.section,
+                records,
+                placed.origin.offset,
+                placed.len,
+            )
+            .map_err(|source| Error::Core {
+                program: load.name.clone(),
+                source: Box::new(source),
+            })?;
+            relos.extend(mine.into_iter().map(|(i, r)| (i + placed.start.0, r)));
+        }
+        if relos.is_empty() {
+            return Ok(());
+        }
+        let target = self.target.core_btf()?;
+        let applied = CoreRelocator::new(local, target, &mut self.core_cache)
+            .relocate(&mut load.insns, relos)
+            .map_err(|source| Error::Core {
+                program: load.name.clone(),
+                source: Box::new(source),
+            })?;
+        load.core_relos = applied.len();
+        for a in applied.iter().filter(|a| a.is_poisoned()) {
+            let slots = match a.patch {
+                oxbpf_reloc::Patch::Poisoned { slots } => slots,
+                _ => 1,
+            };
+            log::debug!(target: "oxbpf::plan", "program {}: {a}", load.name);
+            load.poisoned.push(Poisoned {
+                insn: InsnIdx(a.insn),
+                slots,
+                what: a.failure_report(None).to_string(),
+            });
         }
         Ok(())
     }

@@ -20,6 +20,8 @@ pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
 pub(crate) struct Target {
     vmlinux_path: PathBuf,
     vmlinux: OnceCell<Btf<'static>>,
+    core_path: Option<PathBuf>,
+    core: OnceCell<Btf<'static>>,
     possible_cpus: OnceCell<u32>,
     kconfig: OnceCell<KernelConfig>,
     kallsyms: OnceCell<Kallsyms>,
@@ -32,11 +34,37 @@ impl Target {
         Target {
             vmlinux_path: VMLINUX_BTF.into(),
             vmlinux: OnceCell::new(),
+            core_path: None,
+            core: OnceCell::new(),
             possible_cpus: OnceCell::new(),
             kconfig: OnceCell::new(),
             kallsyms: OnceCell::new(),
             bpf_cookie: OnceCell::new(),
         }
+    }
+
+    /// The BTF CO-RE relocations resolve against: the kernel's, unless the
+    /// user named another file (as btfhub ships for kernels without BTF).
+    pub(crate) fn core_btf(&self) -> Result<&Btf<'static>> {
+        let Some(path) = &self.core_path else {
+            return self.vmlinux();
+        };
+        if let Some(btf) = self.core.get() {
+            return Ok(btf);
+        }
+        let btf = Btf::from_file(path).map_err(Error::btf(format!(
+            "reading CO-RE target BTF {}",
+            path.display()
+        )))?;
+        Ok(self.core.get_or_init(|| btf))
+    }
+
+    /// The running kernel, with CO-RE relocations resolved against the BTF
+    /// file `core` instead of the kernel's own when given.
+    pub(crate) fn live_with(core: Option<&Path>) -> Target {
+        let mut t = Target::live();
+        t.core_path = core.map(Path::to_owned);
+        t
     }
 
     /// The kernel's BTF, read on first use.

@@ -119,6 +119,16 @@ fn write_op(f: &mut Formatter<'_>, op: &Op) -> fmt::Result {
                     p.line_info.len()
                 )?;
             }
+            if p.core_relos > 0 {
+                write!(f, " core_relos {}", p.core_relos)?;
+            }
+            for poisoned in &p.poisoned {
+                write!(
+                    f,
+                    "\n         insn {}: poisoned: {}",
+                    poisoned.insn, poisoned.what
+                )?;
+            }
             for patch in &p.patches {
                 write!(f, "\n         insn {}: ", patch.insn)?;
                 match patch.kind {

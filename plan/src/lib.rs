@@ -331,6 +331,22 @@ pub struct LoadProg {
     pub attach_btf: Option<Ref>,
     /// Where instructions need the result of another operation.
     pub patches: Vec<Patch>,
+    /// CO-RE relocations already applied to `insns` (for the trace).
+    pub core_relos: usize,
+    /// CO-RE relocations that could not be resolved: their instructions
+    /// are poisoned, and this says what failed if the verifier reaches one.
+    pub poisoned: Vec<Poisoned>,
+}
+
+/// A poisoned instruction and the CO-RE relocation it stands for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Poisoned {
+    /// First poisoned slot.
+    pub insn: InsnIdx,
+    /// Number of slots (2 for an `ld_imm64`).
+    pub slots: u8,
+    /// What failed (`CO-RE relocation #3 (byte_off, root type ...)`).
+    pub what: String,
 }
 
 impl LoadProg {
@@ -350,6 +366,8 @@ impl LoadProg {
             line_info: Vec::new(),
             attach_btf: None,
             patches: Vec::new(),
+            core_relos: 0,
+            poisoned: Vec::new(),
         }
     }
 }

@@ -37,7 +37,10 @@ fn try_open(bytes: &[u8], plan: bool) -> bool {
 fn all_objects() -> Vec<std::path::PathBuf> {
     let mut objects = corpus();
     if let Ok(dir) = std::fs::read_dir(bpf_dir().join("eb")) {
-        objects.extend(dir.filter_map(|e| e.ok().map(|e| e.path())));
+        objects.extend(
+            dir.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file() && p.to_string_lossy().ends_with(".bpf.o")),
+        );
     }
     objects
 }
