@@ -2,30 +2,9 @@
 //! load succeed; load --pin leaves pins that outlive the command; the demo
 //! shows live counts.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn bpf_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("OXBPF_BPF_DIR") {
-        return dir.into();
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    target.join("bpf")
-}
-
-fn corpus() -> Vec<PathBuf> {
-    let dir = bpf_dir();
-    let mut objects: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}: run `cargo xtask build-bpf` first", dir.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.to_string_lossy().ends_with(".bpf.o"))
-        .collect();
-    objects.sort();
-    assert!(objects.len() >= 12, "too few objects in {}", dir.display());
-    objects
-}
+use oxbpf_tests::{PinDir, bpf_dir, corpus};
 
 fn oxbpf(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_oxbpf"))
@@ -37,28 +16,6 @@ fn oxbpf(args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-/// A fresh directory on bpffs, removed afterwards.
-struct PinDir(PathBuf);
-
-impl PinDir {
-    fn new(name: &str) -> PinDir {
-        oxbpf::sys::mount_bpffs(Path::new("/sys/fs/bpf")).expect("bpffs");
-        let dir = PathBuf::from(format!(
-            "/sys/fs/bpf/oxbpf-cli-{name}-{}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        PinDir(dir)
-    }
-}
-
-impl Drop for PinDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 #[test]
@@ -84,7 +41,7 @@ fn every_corpus_object_inspects_disassembles_plans_and_loads() {
 
 #[test]
 fn load_with_pin_outlives_the_command() {
-    let pins = PinDir::new("pin");
+    let pins = PinDir::new("cli-pin");
     let obj = bpf_dir().join("xdp_count.bpf.o");
     let (ok, stdout, stderr) = oxbpf(&[
         "load",
