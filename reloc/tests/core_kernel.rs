@@ -173,9 +173,9 @@ fn enumerator(btf: &Btf<'_>, enum_name: &str, name: &str) -> Option<u64> {
 
 /// The target value of the one relocation of `kind` whose spec is `spec`.
 fn value(applied: &[Applied], kind: &str, spec: &str) -> Option<u64> {
-    let mut it = applied
-        .iter()
-        .filter(|a| oxbpf_reloc::kind_name(a.resolution.kind) == kind && a.resolution.spec == spec);
+    let mut it = applied.iter().filter(|a| {
+        oxbpf_reloc::kind_name(a.resolution.kind) == kind && a.resolution.spec() == spec
+    });
     let a = it
         .next()
         .unwrap_or_else(|| panic!("no {kind} relocation of {spec}"));
@@ -238,7 +238,7 @@ fn check_fields(target: &Btf<'_>) -> Vec<Applied> {
         assert_eq!(old_state, None);
         let a = applied
             .iter()
-            .find(|a| a.resolution.spec == "task_struct___old.state" && a.is_poisoned())
+            .find(|a| a.resolution.spec() == "task_struct___old.state" && a.is_poisoned())
             .expect("poisoned");
         assert!(matches!(a.patch, Patch::Poisoned { slots: 1 }));
     }
@@ -271,7 +271,7 @@ fn check_fields(target: &Btf<'_>) -> Vec<Applied> {
         let lshift = applied
             .iter()
             .find(|a| {
-                a.resolution.spec == spec
+                a.resolution.spec() == spec
                     && oxbpf_reloc::kind_name(a.resolution.kind) == "lshift_u64"
             })
             .map(|a| a.resolution.target_value.unwrap());
@@ -295,7 +295,7 @@ fn check_fields(target: &Btf<'_>) -> Vec<Applied> {
         let spec = format!("task_struct.{name}");
         let a = applied
             .iter()
-            .find(|a| a.resolution.spec == spec && matches!(a.patch, Patch::Off { .. }))
+            .find(|a| a.resolution.spec() == spec && matches!(a.patch, Patch::Off { .. }))
             .unwrap_or_else(|| panic!("a load of {spec}"));
         let Patch::Off { new, size, .. } = a.patch else {
             unreachable!()
@@ -418,7 +418,7 @@ fn relocates_against_the_running_kernel() {
         if r.field.is_some_and(|f| f.bitfield.is_some()) || a.is_poisoned() {
             continue;
         }
-        if r.spec.contains("___") || r.kind == oxbpf_btf::CoreReloKind::TypeIdTarget {
+        if r.spec().contains("___") || r.kind == oxbpf_btf::CoreReloKind::TypeIdTarget {
             continue;
         }
         assert_eq!(r.target_value, Some(r.local_value), "{a}");
@@ -515,7 +515,7 @@ fn relocates_against_a_changed_kernel() {
     // And the values did move.
     let pid = fields
         .iter()
-        .find(|a| a.resolution.spec == "task_struct.pid" && matches!(a.patch, Patch::Off { .. }))
+        .find(|a| a.resolution.spec() == "task_struct.pid" && matches!(a.patch, Patch::Off { .. }))
         .unwrap();
     let Patch::Off { old, new, size } = pid.patch else {
         unreachable!()
@@ -527,7 +527,7 @@ fn relocates_against_a_changed_kernel() {
         "u32 load of pid became u64"
     );
     let state = fields.iter().find(|a| {
-        a.resolution.spec == "task_struct___old.state" && matches!(a.patch, Patch::Imm { .. })
+        a.resolution.spec() == "task_struct___old.state" && matches!(a.patch, Patch::Imm { .. })
     });
     assert!(
         state.is_some(),
@@ -535,14 +535,14 @@ fn relocates_against_a_changed_kernel() {
     );
     // ...and the new one does not: its guarded read is the poisoned one.
     for a in &fields {
-        let read_of_new_state = a.resolution.spec == "task_struct.__state"
+        let read_of_new_state = a.resolution.spec() == "task_struct.__state"
             && a.resolution.kind == oxbpf_btf::CoreReloKind::FieldByteOffset;
         assert_eq!(a.is_poisoned(), read_of_new_state, "{a}");
     }
     let ids = types
         .iter()
         .find(|a| {
-            a.resolution.spec == "bpf_func_id::BPF_FUNC_get_current_task"
+            a.resolution.spec() == "bpf_func_id::BPF_FUNC_get_current_task"
                 && a.resolution.kind == oxbpf_btf::CoreReloKind::EnumvalValue
         })
         .unwrap();
@@ -550,7 +550,7 @@ fn relocates_against_a_changed_kernel() {
     let sz = types
         .iter()
         .find(|a| {
-            a.resolution.spec == "task_struct"
+            a.resolution.spec() == "task_struct"
                 && oxbpf_reloc::kind_name(a.resolution.kind) == "type_size"
         })
         .unwrap();

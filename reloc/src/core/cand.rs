@@ -114,6 +114,15 @@ impl Flavored {
     }
 }
 
+/// What the cache keeps for one local type.
+#[derive(Debug)]
+struct Entry {
+    /// Its description ("struct task_struct").
+    root: Arc<str>,
+    /// Its candidates, once looked up.
+    cands: Option<Rc<[TargetType]>>,
+}
+
 /// Candidates found for each local type, shared by all programs of an
 /// object: the caller keeps one `CandidateCache` per object (and set of
 /// target BTFs) and passes it to every [`crate::CoreRelocator`].
@@ -126,8 +135,7 @@ impl Flavored {
 #[derive(Debug, Default)]
 pub struct CandidateCache {
     fingerprint: Option<Fingerprint>,
-    cands: HashMap<TypeId, Rc<[TargetType]>>,
-    roots: HashMap<TypeId, Arc<str>>,
+    entries: HashMap<TypeId, Entry>,
     flavored: Vec<Option<Flavored>>,
     lookups: u64,
     hits: u64,
@@ -141,12 +149,12 @@ impl CandidateCache {
 
     /// Number of local types whose candidates are cached.
     pub fn len(&self) -> usize {
-        self.cands.len()
+        self.entries.values().filter(|e| e.cands.is_some()).count()
     }
 
     /// Whether nothing is cached.
     pub fn is_empty(&self) -> bool {
-        self.cands.is_empty()
+        self.len() == 0
     }
 
     /// (lookups, of which answered from the cache).
@@ -164,35 +172,39 @@ impl CandidateCache {
             if self.fingerprint.is_some() {
                 log::debug!(target: "oxbpf::reloc", "candidate cache: other BTFs, starting over");
             }
-            self.cands.clear();
-            self.roots.clear();
+            self.entries.clear();
             self.flavored.clear();
             self.flavored.resize_with(targets.len(), || None);
             self.fingerprint = Some(fp);
         }
     }
 
-    /// The description of local type `id` ("struct task_struct"), made by
-    /// `make` on first use.
-    pub(crate) fn root_name(&mut self, id: TypeId, make: impl FnOnce() -> Arc<str>) -> Arc<str> {
-        self.roots.entry(id).or_insert_with(make).clone()
-    }
-
-    /// The candidates for local type `local_id` (named `name`, of kind
-    /// `kind`), from the cache or looked up in `targets`: the main target
-    /// first, the modules only if it has none.
+    /// The description of local type `id` ("struct task_struct", made by
+    /// `make` on first use) and, if `want` (local type `id` named `name`,
+    /// of kind `kind`), its candidates: from the cache or looked up in
+    /// `targets`, the main target first, the modules only if it has none.
     pub(crate) fn get(
         &mut self,
-        local_id: TypeId,
+        id: TypeId,
         name: &[u8],
         kind: Kind,
         targets: &[&Btf<'_>],
-    ) -> Rc<[TargetType]> {
-        self.lookups += 1;
-        if let Some(c) = self.cands.get(&local_id) {
-            self.hits += 1;
-            return c.clone();
+        want: bool,
+        make: impl FnOnce() -> Arc<str>,
+    ) -> (Arc<str>, Option<Rc<[TargetType]>>) {
+        let e = self.entries.entry(id).or_insert_with(|| Entry {
+            root: make(),
+            cands: None,
+        });
+        if !want {
+            return (e.root.clone(), None);
         }
+        self.lookups += 1;
+        if let Some(c) = &e.cands {
+            self.hits += 1;
+            return (e.root.clone(), Some(c.clone()));
+        }
+        let root = e.root.clone();
         let ess = essential_bytes(name);
         let mut out = Vec::new();
         if !ess.is_empty() {
@@ -205,12 +217,14 @@ impl CandidateCache {
         }
         log::trace!(
             target: "oxbpf::reloc",
-            "candidates for [{local_id}] {}: {out:?}",
+            "candidates for [{id}] {}: {out:?}",
             String::from_utf8_lossy(name)
         );
         let c: Rc<[TargetType]> = out.into();
-        self.cands.insert(local_id, c.clone());
-        c
+        if let Some(e) = self.entries.get_mut(&id) {
+            e.cands = Some(c.clone());
+        }
+        (root, Some(c))
     }
 
     fn lookup(&mut self, i: usize, t: &Btf<'_>, ess: &[u8], kind: Kind, out: &mut Vec<TargetType>) {
@@ -247,6 +261,19 @@ mod tests {
     use super::*;
     use oxbpf_btf::{BtfBuilder, IntEncoding};
 
+    fn get(
+        cache: &mut CandidateCache,
+        id: TypeId,
+        name: &[u8],
+        kind: Kind,
+        targets: &[&Btf<'_>],
+    ) -> Rc<[TargetType]> {
+        cache
+            .get(id, name, kind, targets, true, || "".into())
+            .1
+            .unwrap()
+    }
+
     #[test]
     fn essential_names() {
         assert_eq!(essential_name("foo"), "foo");
@@ -280,17 +307,17 @@ mod tests {
 
         let mut cache = CandidateCache::new();
         cache.bind(&local, &[&target]);
-        let c = cache.get(ls, b"foo___local", Kind::Struct, &[&target]);
+        let c = get(&mut cache, ls, b"foo___local", Kind::Struct, &[&target]);
         let ids: Vec<TypeId> = c.iter().map(|c| c.id).collect();
         assert_eq!(ids, [s]);
         assert!(!ids.contains(&u) && !ids.contains(&s2));
-        let c = cache.get(le, b"foo", Kind::Enum, &[&target]);
+        let c = get(&mut cache, le, b"foo", Kind::Enum, &[&target]);
         assert_eq!(c.iter().map(|c| c.id).collect::<Vec<_>>(), [e]);
         // Only a flavored name in the target: found through the side index.
-        let c = cache.get(lbar, b"bar___mine", Kind::Struct, &[&target]);
+        let c = get(&mut cache, lbar, b"bar___mine", Kind::Struct, &[&target]);
         assert_eq!(c.iter().map(|c| c.id).collect::<Vec<_>>(), [bar2]);
         // Cached: the second lookup is a hit.
-        cache.get(ls, b"foo___local", Kind::Struct, &[&target]);
+        get(&mut cache, ls, b"foo___local", Kind::Struct, &[&target]);
         assert_eq!(cache.stats(), (4, 1));
         assert_eq!(cache.len(), 3);
         // Another target: the cache starts over.
@@ -298,11 +325,7 @@ mod tests {
         let other = Btf::parse(&other).unwrap();
         cache.bind(&local, &[&other]);
         assert!(cache.is_empty());
-        assert!(
-            cache
-                .get(ls, b"foo___local", Kind::Struct, &[&other])
-                .is_empty()
-        );
+        assert!(get(&mut cache, ls, b"foo___local", Kind::Struct, &[&other]).is_empty());
     }
 
     #[test]
@@ -328,10 +351,10 @@ mod tests {
         let targets = [&base, &module];
         let mut cache = CandidateCache::new();
         cache.bind(&local, &targets);
-        let c = cache.get(l1, b"in_base", Kind::Struct, &targets);
+        let c = get(&mut cache, l1, b"in_base", Kind::Struct, &targets);
         assert_eq!(&*c, &[TargetType { btf: 0, id: base_s }]);
         assert_ne!(base_s, mod_dup);
-        let c = cache.get(l2, b"in_module", Kind::Struct, &targets);
+        let c = get(&mut cache, l2, b"in_module", Kind::Struct, &targets);
         assert_eq!(&*c, &[TargetType { btf: 1, id: mod_s }]);
     }
 }

@@ -64,10 +64,11 @@ mod report;
 mod spec;
 
 use std::fmt;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use oxbpf_asm::Insn;
-use oxbpf_btf::{Btf, CoreRelo, CoreReloKind, Kind, TypeId};
+use oxbpf_btf::{Btf, CoreRelo, CoreReloKind, Kind, Type, TypeId};
 
 pub use access::{AccessPath, MAX_ACCESS_LEN};
 pub use cand::{CandidateCache, TargetType, essential_name};
@@ -168,14 +169,13 @@ pub struct Resolution {
     pub kind: CoreReloKind,
     /// The local root type id.
     pub local_type: TypeId,
-    /// The access string ("0:1:2").
-    pub access: String,
-    /// The local root type, C-like ("struct task_struct", "typedef u32"),
-    /// shared by the relocations of that type.
-    pub root: Arc<str>,
-    /// What the access string designates, C-like ("task_struct.pid",
-    /// "s[1].c[5]", "pid_type::PIDTYPE_TGID", or the type's name).
-    pub spec: String,
+    /// The local root type ([`Resolution::root`]), shared by the
+    /// relocations of that type.
+    root: Arc<str>,
+    /// The access string, a space, the spec: one allocation.
+    text: String,
+    /// Length of the access string in `text`.
+    split: usize,
     /// The value on the local BTF (what the instruction holds).
     pub local_value: u64,
     /// The value on the target; `None` when unresolved (the instruction
@@ -195,13 +195,29 @@ impl Resolution {
         self.target_value.is_none()
     }
 
+    /// The local root type, C-like ("struct task_struct", "typedef u32").
+    pub fn root(&self) -> &str {
+        &self.root
+    }
+
+    /// The access string ("0:1:2").
+    pub fn access(&self) -> &str {
+        self.text.get(..self.split).unwrap_or("")
+    }
+
+    /// What the access string designates, C-like ("task_struct.pid",
+    /// "s[1].c[5]", "pid_type::PIDTYPE_TGID", or the type's name).
+    pub fn spec(&self) -> &str {
+        self.text.get(self.split + 1..).unwrap_or("")
+    }
+
     fn loc(&self, relo: Option<usize>, insn: Option<usize>) -> ReloLoc {
         ReloLoc {
             relo,
             insn,
             kind: self.kind,
             type_id: self.local_type,
-            access: self.access.clone(),
+            access: self.access().to_owned(),
         }
     }
 }
@@ -214,8 +230,8 @@ impl fmt::Display for Resolution {
             "{} {} ({} {}): {} -> ",
             kind_name(self.kind),
             self.root,
-            self.access,
-            self.spec,
+            self.access(),
+            self.spec(),
             self.local_value
         )?;
         match self.target_value {
@@ -438,47 +454,59 @@ impl<'a> CoreRelocator<'a> {
         path: &[u32],
     ) -> Result<Resolution, Fail> {
         let lo = On::local(self.local);
-        let (root_r, root_kind) = spec::root_kind(lo, relo.type_id)?;
-        let root_t = lo.ty(root_r)?;
+        let (root_r, root_t) = spec::root_kind(lo, relo.type_id)?;
+        let root_kind = root_t.kind();
         let root_name = lo.str(root_t.name_off())?;
-        let mut res = Resolution {
-            kind: relo.kind,
-            local_type: relo.type_id,
-            // Parsed: ASCII digits and colons only.
-            access: std::str::from_utf8(access).unwrap_or_default().to_owned(),
-            root: self
-                .cache
-                .root_name(root_r, || describe_root(root_kind, root_name)),
-            spec: String::new(),
-            local_value: 0,
-            target_value: None,
-            target_type: None,
-            candidates: 0,
-            field: None,
-        };
         let kind = relo.kind;
         if let CoreReloKind::Other(_) = kind {
             return Err(Fail::UnknownKind);
         }
-        if kind == CoreReloKind::TypeIdLocal {
-            expect_type_path(path)?;
-            res.spec = lossy(root_name);
-            res.local_value = u64::from(relo.type_id.0);
-            res.target_value = Some(res.local_value);
-            return Ok(res);
-        }
-        if root_name.is_empty() {
+        let want = kind != CoreReloKind::TypeIdLocal;
+        if want && root_name.is_empty() {
             return Err(Fail::InvalidLocal(format!(
                 "root type [{}] has no name to look for in the target",
                 relo.type_id
             )));
         }
+        let (root, cands) =
+            self.cache
+                .get(root_r, root_name, root_kind, &self.targets, want, || {
+                    describe_root(root_kind, root_name)
+                });
+        let cands = cands.unwrap_or_else(|| Rc::from([]));
+        // The access string (parsed: ASCII digits and colons), a space, then
+        // the spec, appended below.
+        let mut text = String::with_capacity(access.len() + 1 + root_name.len() + 24);
+        text.push_str(std::str::from_utf8(access).unwrap_or_default());
+        let split = text.len();
+        text.push(' ');
+        let mut res = Resolution {
+            kind,
+            local_type: relo.type_id,
+            root,
+            text: String::new(),
+            split,
+            local_value: 0,
+            target_value: None,
+            target_type: None,
+            candidates: cands.len(),
+            field: None,
+        };
+        if kind == CoreReloKind::TypeIdLocal {
+            expect_type_path(path)?;
+            push_name(&mut text, root_name);
+            res.text = text;
+            res.local_value = u64::from(relo.type_id.0);
+            res.target_value = Some(res.local_value);
+            return Ok(res);
+        }
         let mut budget = Budget::new();
         let mut found = Matches::default();
         if is_field_kind(kind) {
             let buf = std::mem::take(&mut self.scratch);
-            let spec = spec::local_field_spec(self.local, relo.type_id, path, buf)?;
-            res.spec = describe_field(root_name, &spec);
+            let spec =
+                spec::local_field_spec(self.local, relo.type_id, path, buf, (root_r, root_t))?;
+            describe_field(&mut text, root_name, &spec);
             res.local_value = field_value(lo, &spec.loc, kind)?;
             let is_off = kind == CoreReloKind::FieldByteOffset;
             let (local_size, signed) = if is_off {
@@ -490,8 +518,6 @@ impl<'a> CoreRelocator<'a> {
                 bit_offset: spec.loc.bit_off,
                 bits: spec.loc.bitfield,
             });
-            let cands = self.cache.get(root_r, root_name, root_kind, &self.targets);
-            res.candidates = cands.len();
             for &c in cands.iter() {
                 let to = On::target(self.targets[c.btf]);
                 if let Some(loc) = spec::match_field(self.local, &spec, to.btf, c.id, &mut budget)?
@@ -526,14 +552,14 @@ impl<'a> CoreRelocator<'a> {
                 ));
             };
             let (vname, raw) = spec::enum_value(lo, relo.type_id, idx)?;
-            res.spec = format!("{}::{}", lossy(root_name), lossy(vname));
+            push_name(&mut text, root_name);
+            text.push_str("::");
+            push_name(&mut text, vname);
             res.local_value = if kind == CoreReloKind::EnumvalExists {
                 1
             } else {
                 raw
             };
-            let cands = self.cache.get(root_r, root_name, root_kind, &self.targets);
-            res.candidates = cands.len();
             for &c in cands.iter() {
                 let to = On::target(self.targets[c.btf]);
                 if let Some(v) = spec::match_enum_value(to, c.id, vname, idx, &mut budget)? {
@@ -552,14 +578,12 @@ impl<'a> CoreRelocator<'a> {
         } else {
             // TYPE_ID_TARGET, TYPE_EXISTS, TYPE_SIZE, TYPE_MATCHES.
             expect_type_path(path)?;
-            res.spec = lossy(root_name);
+            push_name(&mut text, root_name);
             res.local_value = match kind {
                 CoreReloKind::TypeIdTarget => u64::from(relo.type_id.0),
                 CoreReloKind::TypeSize => u64::from(lo.size(relo.type_id)?),
                 _ => 1,
             };
-            let cands = self.cache.get(root_r, root_name, root_kind, &self.targets);
-            res.candidates = cands.len();
             for &c in cands.iter() {
                 let to = On::target(self.targets[c.btf]);
                 let ok = if kind == CoreReloKind::TypeMatches {
@@ -582,6 +606,7 @@ impl<'a> CoreRelocator<'a> {
                 });
             }
         }
+        res.text = text;
         self.decide(&mut res, &found)?;
         Ok(res)
     }
@@ -681,16 +706,20 @@ fn field_value(on: On<'_, '_>, loc: &FieldLoc, kind: CoreReloKind) -> Result<u64
 
 /// (byte size, signed) of a field, the size `None` if it has none.
 fn field_size_sign(on: On<'_, '_>, loc: &FieldLoc) -> Result<(Option<u32>, bool), Fail> {
-    let size = spec::field_bytes(on, loc).ok().map(|b| b.1);
-    Ok((size, spec::field_signed(on, loc)?))
-}
-
-/// A name as text (names are ASCII in practice: no copy to check).
-fn lossy(b: &[u8]) -> String {
-    match std::str::from_utf8(b) {
-        Ok(s) => s.to_owned(),
-        Err(_) => String::from_utf8_lossy(b).into_owned(),
+    if loc.bitfield != 0 {
+        let size = spec::field_bytes(on, loc).ok().map(|b| b.1);
+        return Ok((size, spec::field_signed(on, loc)?));
     }
+    // One decode for both.
+    let (r, t) = (loc.rty, on.ty(loc.rty)?);
+    Ok(match t {
+        Type::Int(i) => (Some(i.size), i.encoding.is_signed()),
+        Type::Enum(e) | Type::Enum64(e) => (Some(e.size()), e.is_signed()),
+        Type::Ptr(_) => (Some(8), false),
+        Type::Float(f) => (Some(f.size), false),
+        Type::Struct(c) | Type::Union(c) => (Some(c.size()), false),
+        _ => (on.btf.resolve_size(r).ok(), false),
+    })
 }
 
 fn push_name(s: &mut String, b: &[u8]) {
@@ -701,21 +730,22 @@ fn push_name(s: &mut String, b: &[u8]) {
 }
 
 fn describe_root(kind: Kind, name: &[u8]) -> Arc<str> {
-    let name = if name.is_empty() {
-        "(anon)".to_owned()
-    } else {
-        lossy(name)
-    };
-    match kind {
-        Kind::Int | Kind::Float => name.into(),
-        k => format!("{k} {name}").into(),
+    let mut s = String::with_capacity(name.len() + 10);
+    if !matches!(kind, Kind::Int | Kind::Float) {
+        s.push_str(kind.name());
+        s.push(' ');
     }
+    if name.is_empty() {
+        s.push_str("(anon)");
+    } else {
+        push_name(&mut s, name);
+    }
+    s.into()
 }
 
-fn describe_field(root_name: &[u8], spec: &spec::FieldSpec<'_>) -> String {
+fn describe_field(s: &mut String, root_name: &[u8], spec: &spec::FieldSpec<'_>) {
     use std::fmt::Write;
-    let mut s = String::with_capacity(root_name.len() + 16 * spec.accs.len());
-    push_name(&mut s, root_name);
+    push_name(s, root_name);
     if spec.first != 0 {
         let _ = write!(s, "[{}]", spec.first);
     }
@@ -724,14 +754,13 @@ fn describe_field(root_name: &[u8], spec: &spec::FieldSpec<'_>) -> String {
             Acc::Field { name: [], .. } => {}
             Acc::Field { name, .. } => {
                 s.push('.');
-                push_name(&mut s, name);
+                push_name(s, name);
             }
             Acc::Elem { idx } => {
                 let _ = write!(s, "[{idx}]");
             }
         }
     }
-    s
 }
 
 fn target_name(targets: &[&Btf<'_>], c: TargetType) -> String {

@@ -44,13 +44,13 @@ impl fmt::Display for PoisonReport<'_> {
             "CO-RE relocation #{} ({}, root type `{}`, access `{}` = `{}`) failed at insn {}: ",
             self.applied.index,
             kind_name(r.kind),
-            r.root,
-            r.access,
-            r.spec,
+            r.root(),
+            r.access(),
+            r.spec(),
             self.insn
         )?;
         if r.candidates == 0 {
-            write!(f, "the target BTF has no type named like `{}`", r.root)?;
+            write!(f, "the target BTF has no type named like `{}`", r.root())?;
         } else {
             let what = match r.kind {
                 k if super::is_field_kind(k) => "such field",

@@ -1,7 +1,7 @@
 //! Local access specs, their match in a target type, and the
 //! compatibility relations between local and target types.
 
-use oxbpf_btf::{Btf, Endian, Kind, MAX_RESOLVE_DEPTH, Member, Type, TypeId};
+use oxbpf_btf::{Btf, Endian, MAX_RESOLVE_DEPTH, Member, Type, TypeId};
 
 use super::cand::{essential_bytes, is_enum};
 
@@ -60,14 +60,15 @@ impl<'b, 'a> On<'b, 'a> {
     pub fn ty(&self, id: TypeId) -> Result<Type<'b>, Fail> {
         self.btf.type_by_id(id).map_err(|e| self.side.err(e))
     }
-    pub fn skip_mods(&self, id: TypeId) -> Result<TypeId, Fail> {
-        self.btf.skip_mods(id).map_err(|e| self.side.err(e))
-    }
     /// The size of type `id`; the common kinds are read from the view, the
     /// others (arrays, variables...) resolved by the BTF crate.
     pub fn size(&self, id: TypeId) -> Result<u32, Fail> {
         let (r, t) = self.resolved(id)?;
-        match t {
+        self.size_of(r, &t)
+    }
+    /// The size of resolved type `r` whose view is `t`.
+    pub fn size_of(&self, r: TypeId, t: &Type<'_>) -> Result<u32, Fail> {
+        match *t {
             Type::Int(i) => Ok(i.size),
             Type::Float(f) => Ok(f.size),
             Type::Struct(c) | Type::Union(c) => Ok(c.size()),
@@ -78,6 +79,12 @@ impl<'b, 'a> On<'b, 'a> {
     }
     pub fn str(&self, off: u32) -> Result<&'b [u8], Fail> {
         self.btf.string_bytes_at(off).map_err(|e| self.side.err(e))
+    }
+    /// Whether the string at `off` is `name` (without scanning it for its
+    /// end first; an offset out of range is not equal).
+    #[inline]
+    pub fn str_eq(&self, off: u32, name: &[u8]) -> bool {
+        str_eq(self.btf, off, name)
     }
     /// The resolved (mods and typedefs skipped) type and its view, in one
     /// walk (each step decodes its record once).
@@ -103,6 +110,15 @@ impl<'b, 'a> On<'b, 'a> {
             Side::Target => Fail::InvalidTarget(id, why),
         }
     }
+}
+
+fn str_eq(btf: &Btf<'_>, off: u32, name: &[u8]) -> bool {
+    if off < btf.first_str_off() {
+        return btf.base().is_some_and(|b| str_eq(b, off, name));
+    }
+    let rel = (off - btf.first_str_off()) as usize;
+    let s = btf.string_section();
+    s.get(rel..rel + name.len()) == Some(name) && s.get(rel + name.len()) == Some(&0)
 }
 
 /// A counter bounding the work of one relocation.
@@ -139,7 +155,8 @@ pub(crate) enum Acc<'l> {
     Field {
         idx: u32,
         name: &'l [u8],
-        ty: TypeId,
+        /// The member's type, resolved (modifiers and typedefs skipped).
+        rty: TypeId,
     },
     /// Element `idx` of an array.
     Elem { idx: u32 },
@@ -151,6 +168,8 @@ pub(crate) enum Acc<'l> {
 pub(crate) struct FieldLoc {
     pub bit_off: u64,
     pub ty: TypeId,
+    /// `ty` with modifiers and typedefs skipped.
+    pub rty: TypeId,
     pub bitfield: u32,
 }
 
@@ -159,6 +178,8 @@ pub(crate) struct FieldLoc {
 pub(crate) struct FieldSpec<'l> {
     /// The root type as recorded (may be a typedef or modifier).
     pub root: TypeId,
+    /// Whether the root, resolved, is a struct or union.
+    pub root_composite: bool,
     /// The array index applied to the root.
     pub first: u32,
     pub accs: Vec<Acc<'l>>,
@@ -168,17 +189,18 @@ pub(crate) struct FieldSpec<'l> {
 /// Whether a member is a bitfield, and its bit offset and size: the
 /// kind_flag encoding gives the size in the member; the old one gives an
 /// INT member type whose `offset`/`bits` do not fill its storage.
-fn member_bits(on: On<'_, '_>, kind_flag: bool, m: &Member) -> Result<(u64, u32), Fail> {
+/// `mt` is the member's type, resolved.
+fn member_bits(kind_flag: bool, m: &Member, mt: &Type<'_>) -> (u64, u32) {
     if kind_flag {
-        return Ok((u64::from(m.bit_offset), m.bitfield_size));
+        return (u64::from(m.bit_offset), m.bitfield_size);
     }
-    if let (_, Type::Int(i)) = on.resolved(m.ty)? {
+    if let Type::Int(i) = mt {
         let full = i.size.saturating_mul(8);
         if i.offset != 0 || (i.bits != 0 && i.bits != full) {
-            return Ok((u64::from(m.bit_offset) + u64::from(i.offset), i.bits));
+            return (u64::from(m.bit_offset) + u64::from(i.offset), i.bits);
         }
     }
-    Ok((u64::from(m.bit_offset), 0))
+    (u64::from(m.bit_offset), 0)
 }
 
 /// `n` bytes in bits, as u64.
@@ -187,28 +209,37 @@ fn bits(bytes: u64) -> Option<u64> {
 }
 
 /// Builds the local spec of a field relocation: walks `path` from `root`.
+/// `root_view` is the root with its modifiers skipped (typedefs kept) and
+/// its view.
 pub(crate) fn local_field_spec<'l>(
     local: &'l Btf<'_>,
     root: TypeId,
     path: &[u32],
     mut accs: Vec<Acc<'l>>,
+    root_view: (TypeId, Type<'l>),
 ) -> Result<FieldSpec<'l>, Fail> {
     accs.clear();
     let on = On::local(local);
     let Some((&first, rest)) = path.split_first() else {
         return Err(Fail::InvalidLocal("empty access string".into()));
     };
+    let (root_r, root_t) = match root_view {
+        (r, Type::Typedef(_)) => on.resolved(r)?,
+        v => v,
+    };
+    let root_composite = root_t.as_composite().is_some();
     let mut bit_off: u64 = 0;
     if first != 0 {
-        let sz = on.size(root)?;
+        let sz = on.size_of(root_r, &root_t)?;
         bit_off = bits(u64::from(sz) * u64::from(first))
             .ok_or_else(|| Fail::InvalidLocal("offset overflows".into()))?;
     }
     let mut cur = root;
+    // `cur` resolved, and its view.
+    let (mut rid, mut t) = (root_r, root_t);
     let mut bitfield = 0;
     accs.reserve(rest.len());
     for (i, &idx) in rest.iter().enumerate() {
-        let (rid, t) = on.resolved(cur)?;
         bitfield = 0;
         match t {
             Type::Struct(c) | Type::Union(c) => {
@@ -220,17 +251,15 @@ pub(crate) fn local_field_spec<'l>(
                     )));
                 };
                 let name = on.str(m.name_off)?;
-                let (off, bf) = member_bits(on, c.kind_flag(), &m)?;
+                let (mr, mt) = on.resolved(m.ty)?;
+                let (off, bf) = member_bits(c.kind_flag(), &m, &mt);
                 bit_off = bit_off
                     .checked_add(off)
                     .ok_or_else(|| Fail::InvalidLocal("offset overflows".into()))?;
                 bitfield = bf;
-                accs.push(Acc::Field {
-                    idx,
-                    name,
-                    ty: m.ty,
-                });
+                accs.push(Acc::Field { idx, name, rty: mr });
                 cur = m.ty;
+                (rid, t) = (mr, mt);
             }
             Type::Array(a) => {
                 if idx >= a.nelems && a.nelems != 0 {
@@ -240,7 +269,8 @@ pub(crate) fn local_field_spec<'l>(
                         a.nelems
                     )));
                 }
-                let esz = on.size(a.elem)?;
+                let (er, et) = on.resolved(a.elem)?;
+                let esz = on.size_of(er, &et)?;
                 let add = bits(u64::from(esz) * u64::from(idx))
                     .ok_or_else(|| Fail::InvalidLocal("offset overflows".into()))?;
                 bit_off = bit_off
@@ -248,6 +278,7 @@ pub(crate) fn local_field_spec<'l>(
                     .ok_or_else(|| Fail::InvalidLocal("offset overflows".into()))?;
                 accs.push(Acc::Elem { idx });
                 cur = a.elem;
+                (rid, t) = (er, et);
             }
             t => {
                 return Err(Fail::InvalidLocal(format!(
@@ -267,11 +298,13 @@ pub(crate) fn local_field_spec<'l>(
     }
     Ok(FieldSpec {
         root,
+        root_composite,
         first,
         accs,
         loc: FieldLoc {
             bit_off,
             ty: cur,
+            rty: rid,
             bitfield,
         },
     })
@@ -295,14 +328,14 @@ fn find_member(
     budget.step()?;
     if let Some(m) = c.member(hint as usize)
         && m.name_off != 0
-        && on.str(m.name_off)? == name
+        && on.str_eq(m.name_off, name)
     {
         return Ok(Some((m, 0, c.kind_flag())));
     }
     for m in c.members() {
         budget.step()?;
         if m.name_off != 0 {
-            if on.str(m.name_off)? == name {
+            if on.str_eq(m.name_off, name) {
                 return Ok(Some((m, 0, c.kind_flag())));
             }
             continue;
@@ -333,12 +366,19 @@ pub(crate) fn match_field(
 ) -> Result<Option<FieldLoc>, Fail> {
     let lo = On::local(local);
     let to = On::target(target);
-    if !fields_compat(lo, spec.root, to, cand, 0, budget)? {
+    // Candidates have the root's kind: resolved composites are compatible
+    // as they are; other roots are compared.
+    let (mut rid, mut t) = to.resolved(cand)?;
+    if spec.root_composite {
+        if t.as_composite().is_none() {
+            return Ok(None);
+        }
+    } else if !fields_compat(lo, spec.root, to, cand, 0, budget)? {
         return Ok(None);
     }
     let mut bit_off: u64 = 0;
     if spec.first != 0 {
-        let sz = to.size(cand)?;
+        let sz = to.size_of(rid, &t)?;
         bit_off = bits(u64::from(sz) * u64::from(spec.first))
             .ok_or_else(|| to.invalid(cand, "offset overflows"))?;
     }
@@ -349,34 +389,35 @@ pub(crate) fn match_field(
             // Anonymous members are looked through: the next named member
             // is searched from the same target type.
             Acc::Field { name: [], .. } => continue,
-            Acc::Field { idx, name, ty } => {
-                let (rid, t) = to.resolved(cur)?;
+            Acc::Field { idx, name, rty, .. } => {
                 let Some(c) = t.as_composite() else {
                     return Ok(None);
                 };
                 let Some((m, moff, kf)) = find_member(to, rid, c, name, idx, 0, budget)? else {
                     return Ok(None);
                 };
-                if !fields_compat(lo, ty, to, m.ty, 0, budget)? {
+                let (mr, mt) = to.resolved(m.ty)?;
+                if !fields_compat_views(lo, &lo.ty(rty)?, to, &mt, 0, budget)? {
                     return Ok(None);
                 }
-                let (off, bf) = member_bits(to, kf, &m)?;
+                let (off, bf) = member_bits(kf, &m, &mt);
                 bit_off = bit_off
                     .checked_add(moff)
                     .and_then(|v| v.checked_add(off))
                     .ok_or_else(|| to.invalid(rid, "offset overflows"))?;
                 bitfield = bf;
                 cur = m.ty;
+                (rid, t) = (mr, mt);
             }
             Acc::Elem { idx } => {
-                let (rid, t) = to.resolved(cur)?;
                 let Type::Array(a) = t else {
                     return Ok(None);
                 };
                 if idx >= a.nelems && a.nelems != 0 {
                     return Ok(None);
                 }
-                let esz = to.size(a.elem)?;
+                let (er, et) = to.resolved(a.elem)?;
+                let esz = to.size_of(er, &et)?;
                 let add = bits(u64::from(esz) * u64::from(idx))
                     .ok_or_else(|| to.invalid(rid, "offset overflows"))?;
                 bit_off = bit_off
@@ -384,12 +425,14 @@ pub(crate) fn match_field(
                     .ok_or_else(|| to.invalid(rid, "offset overflows"))?;
                 bitfield = 0;
                 cur = a.elem;
+                (rid, t) = (er, et);
             }
         }
     }
     Ok(Some(FieldLoc {
         bit_off,
         ty: cur,
+        rty: rid,
         bitfield,
     }))
 }
@@ -410,11 +453,23 @@ pub(crate) fn fields_compat(
     depth: u32,
     budget: &mut Budget,
 ) -> Result<bool, Fail> {
-    depth_ok(depth)?;
-    budget.step()?;
     let (_, lt) = lo.resolved(l)?;
     let (_, tt) = to.resolved(t)?;
-    Ok(match (lt, tt) {
+    fields_compat_views(lo, &lt, to, &tt, depth, budget)
+}
+
+/// [`fields_compat`] on resolved views.
+fn fields_compat_views(
+    lo: On<'_, '_>,
+    lt: &Type<'_>,
+    to: On<'_, '_>,
+    tt: &Type<'_>,
+    depth: u32,
+    budget: &mut Budget,
+) -> Result<bool, Fail> {
+    depth_ok(depth)?;
+    budget.step()?;
+    Ok(match (*lt, *tt) {
         (Type::Struct(_) | Type::Union(_), Type::Struct(_) | Type::Union(_)) => true,
         (Type::Ptr(_), Type::Ptr(_)) => true,
         (Type::Int(_), Type::Int(_)) => true,
@@ -660,9 +715,9 @@ pub(crate) fn field_bytes(on: On<'_, '_>, loc: &FieldLoc) -> Result<(u64, u32), 
                 "a field that is not a bitfield starts inside a byte",
             ));
         }
-        return Ok((loc.bit_off / 8, on.size(loc.ty)?));
+        return Ok((loc.bit_off / 8, on.size(loc.rty)?));
     }
-    let mut sz = u64::from(on.size(loc.ty)?);
+    let mut sz = u64::from(on.size(loc.rty)?);
     if !matches!(sz, 1 | 2 | 4 | 8) {
         return Err(on.invalid(loc.ty, "bitfield of a type that is not 1, 2, 4 or 8 bytes"));
     }
@@ -682,7 +737,7 @@ pub(crate) fn field_bytes(on: On<'_, '_>, loc: &FieldLoc) -> Result<(u64, u32), 
 
 /// Whether the field's type is a signed integer or a signed enum.
 pub(crate) fn field_signed(on: On<'_, '_>, loc: &FieldLoc) -> Result<bool, Fail> {
-    let (_, t) = on.resolved(loc.ty)?;
+    let t = on.ty(loc.rty)?;
     Ok(match t {
         Type::Int(i) => i.encoding.is_signed(),
         Type::Enum(e) | Type::Enum64(e) => e.is_signed(),
@@ -766,7 +821,14 @@ pub(crate) fn match_enum_value(
 
 /// The kind of the root type after modifiers (typedefs kept), for
 /// candidate lookup.
-pub(crate) fn root_kind(on: On<'_, '_>, id: TypeId) -> Result<(TypeId, Kind), Fail> {
-    let r = on.skip_mods(id)?;
-    Ok((r, on.ty(r)?.kind()))
+pub(crate) fn root_kind<'b>(on: On<'b, '_>, id: TypeId) -> Result<(TypeId, Type<'b>), Fail> {
+    let mut cur = id;
+    for _ in 0..=MAX_RESOLVE_DEPTH {
+        let t = on.ty(cur)?;
+        match t {
+            Type::Volatile(r) | Type::Const(r) | Type::Restrict(r) | Type::TypeTag(r) => cur = r.ty,
+            _ => return Ok((cur, t)),
+        }
+    }
+    Err(Fail::TooComplex("depth"))
 }

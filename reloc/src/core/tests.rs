@@ -153,8 +153,8 @@ fn flavors_are_ignored_on_both_sides() {
     let t = parse(&t);
     let r = resolve(&l, &t, relo(old, a, K::FieldByteOffset)).unwrap();
     assert_eq!(r.target_value, Some(8));
-    assert_eq!(&*r.root, "struct task___old");
-    assert_eq!(r.spec, "task___old.state");
+    assert_eq!(r.root(), "struct task___old");
+    assert_eq!(r.spec(), "task___old.state");
     // A target type that is itself flavored is found when no exact name is.
     let mut t2 = BtfBuilder::new();
     let tint = t2.add_int("int", 4, S);
@@ -185,7 +185,7 @@ fn anonymous_members_are_looked_through() {
     let t = parse(&t);
     let r = resolve(&l, &t, relo(s, d, K::FieldByteOffset)).unwrap();
     assert_eq!((r.local_value, r.target_value), (8, Some(4)));
-    assert_eq!(r.spec, "s.d");
+    assert_eq!(r.spec(), "s.d");
     assert_eq!(val(&l, &t, s, b, K::FieldByteOffset), Some(12));
     // An access that ends at an anonymous member names nothing to look for.
     let e = resolve(&l, &t, relo(s, anon_end, K::FieldByteOffset)).unwrap_err();
@@ -856,7 +856,7 @@ fn enum_kinds_32_and_64_bit_signed_and_flavored() {
         0xffff_ffff_ffff_fe00
     );
     let r = resolve(&l, &t, relo(e, a[1], K::EnumvalValue)).unwrap();
-    assert_eq!(r.spec, "state::DEAD");
+    assert_eq!(r.spec(), "state::DEAD");
     assert_eq!(r.target_type, Some(TargetType { btf: 0, id: te }));
     // Locally out of range.
     let err = resolve(&l, &t, relo(e, a[3], K::EnumvalValue)).unwrap_err();
