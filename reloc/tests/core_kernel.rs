@@ -327,8 +327,13 @@ fn check_types(target: &Btf<'_>) -> Vec<Applied> {
     assert_eq!(v("type_exists", "does_not_exist___x"), Some(0));
     assert_eq!(
         v("type_size", "does_not_exist___x"),
-        None,
-        "unresolved: poisoned"
+        Some(0),
+        "no type: size 0"
+    );
+    assert_eq!(
+        v("target_type_id", "does_not_exist___x"),
+        Some(0),
+        "no type: id 0"
     );
     let pid_t = t
         .find_by_name_kind("pid_t", Kind::Typedef)
@@ -719,6 +724,8 @@ mod live {
             (16, 12345),
             (17, 1),
             (18, 1),
+            (19, 0),
+            (20, 0),
         ]
         .into_iter()
         .collect();

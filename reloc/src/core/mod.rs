@@ -37,9 +37,10 @@
 //!    - *enums* (`ENUMVAL_*`): the enumerator with the same essential name.
 //! 4. **Agreement.** Every matching candidate must give the same value
 //!    (and, for byte offsets, the same field size), else
-//!    [`Error::Ambiguous`] names them all. No match: the existence kinds
-//!    (`FIELD_EXISTS`, `TYPE_EXISTS`, `TYPE_MATCHES`, `ENUMVAL_EXISTS`)
-//!    give 0; the others are *unresolved*.
+//!    [`Error::Ambiguous`] names them all. No match: the existence kinds,
+//!    `TYPE_SIZE` and `TYPE_ID_TARGET` give 0; field offsets, sizes,
+//!    signedness and shifts and enumerator values are *unresolved*
+//!    ([`value_when_missing`]).
 //!
 //! # Patching
 //!
@@ -116,12 +117,15 @@ fn is_field_kind(k: CoreReloKind) -> bool {
 }
 
 /// The value of a relocation kind when no candidate matches: `Some(0)` for
-/// the existence checks, `None` (unresolved, the instruction is poisoned)
-/// for the others.
+/// the existence checks and for the kinds where 0 cannot be mistaken for a
+/// real answer (a type's size, a target type id); `None` — unresolved, the
+/// instruction is poisoned — for field offsets, sizes, signedness and
+/// shifts and for enumerator values, where 0 is a valid answer. (This is
+/// what libbpf does too, observed with libbpf 1.1.)
 pub fn value_when_missing(kind: CoreReloKind) -> Option<u64> {
     use CoreReloKind::*;
     match kind {
-        FieldExists | TypeExists | TypeMatches | EnumvalExists => Some(0),
+        FieldExists | TypeExists | TypeMatches | EnumvalExists | TypeSize | TypeIdTarget => Some(0),
         _ => None,
     }
 }
@@ -150,9 +154,13 @@ pub struct FieldInfo {
 /// record layout, which BTF does not fully describe; so the local
 /// byte offset, byte size and left shift in the instruction are checked to
 /// describe *a* valid container, not recomputed. On the target, the
-/// container is the smallest aligned word of at least the field's type
-/// size holding the field (the four values are computed from that one
-/// choice, so they agree with each other).
+/// container is the smallest naturally aligned word, of at least the size
+/// of the field's type, that holds the field; the four values come from
+/// that one choice, so they agree with each other. (libbpf 1.1 chooses the
+/// same: `tests/core_kernel.rs` checks the kernel ends up with identical
+/// instructions either way. Such a container also stays inside the
+/// bitfield's storage unit, which the verifier requires of direct loads
+/// through BTF pointers.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Bitfield {
     /// Bit offset from the start of the root type.

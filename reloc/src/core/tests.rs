@@ -543,8 +543,9 @@ fn type_kinds_and_compatibility() {
     assert_eq!(local_val(&l, &t, s, zero, K::TypeIdTarget), u64::from(s.0));
     assert_eq!(v(s, K::TypeIdLocal), Some(u64::from(s.0)));
     assert_eq!(v(u, K::TypeExists), Some(0));
-    assert_eq!(v(u, K::TypeSize), None, "unresolved");
-    assert_eq!(v(u, K::TypeIdTarget), None, "unresolved");
+    assert_eq!(v(u, K::TypeSize), Some(0), "no type: size 0");
+    assert_eq!(v(u, K::TypeIdTarget), Some(0), "no type: id 0");
+    assert_eq!(v(u, K::TypeMatches), Some(0));
     assert_eq!(v(e, K::TypeExists), Some(1), "enum64 stands for enum");
     assert_eq!(v(e, K::TypeSize), Some(8));
     assert_eq!(v(e, K::TypeIdTarget), Some(u64::from(te.0)));
@@ -1406,7 +1407,10 @@ fn kind_names_and_missing_values() {
     );
     for (i, k) in all.into_iter().enumerate() {
         assert_eq!(k.to_u32(), i as u32);
-        let zero = matches!(k, FieldExists | TypeExists | TypeMatches | EnumvalExists);
+        let zero = matches!(
+            k,
+            FieldExists | TypeExists | TypeMatches | EnumvalExists | TypeSize | TypeIdTarget
+        );
         assert_eq!(value_when_missing(k), zero.then_some(0), "{k:?}");
     }
 }

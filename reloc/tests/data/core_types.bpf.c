@@ -51,7 +51,7 @@ int core_types(void *ctx)
 	/* 14-15: signed and 64-bit enumerators */
 	put(14, bpf_core_enum_value(enum perf_event_state, PERF_EVENT_STATE_DEAD));
 	put(15, bpf_core_enum_value(enum perf_callchain_context, PERF_CONTEXT_USER));
-	/* 16: guarded size of a missing type (poisoned if unresolved, never reached) */
+	/* 16: guarded size of a missing type (never reached) */
 	if (bpf_core_type_exists(struct does_not_exist___x))
 		put(16, bpf_core_type_size(struct does_not_exist___x));
 	else
@@ -59,5 +59,8 @@ int core_types(void *ctx)
 	/* 17-18: a typedef matching and one flavored */
 	put(17, bpf_core_type_matches(pid_t));
 	put(18, bpf_core_type_exists(pid_t___local));
+	/* 19-20: size and kernel id of a missing type: 0 */
+	put(19, bpf_core_type_size(struct does_not_exist___x));
+	put(20, bpf_core_type_id_kernel(struct does_not_exist___x));
 	return 0;
 }
