@@ -14,6 +14,10 @@ trap 'rm -rf "$tmp"' EXIT
 bpftool btf dump file "${VMLINUX_BTF:-/sys/kernel/btf/vmlinux}" format c > "$tmp/vmlinux.h"
 for src in core_*.bpf.c; do
 	obj=${src%.c}.o
-	"$CLANG" -g -O2 -target bpf -D__TARGET_ARCH_x86 -I"$tmp" -c "$src" -o "$obj"
+	# -ffile-prefix-map: the temporary directory does not reach the debug
+	# info, so rebuilding gives the same bytes.
+	"$CLANG" -g -O2 -target bpf -D__TARGET_ARCH_x86 -I"$tmp" \
+		-ffile-prefix-map="$tmp"=generated -ffile-prefix-map="$PWD"=. \
+		-c "$src" -o "$obj"
 	echo "built $obj"
 done
