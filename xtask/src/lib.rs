@@ -24,6 +24,9 @@
 //! - `fuzz btf [--time SECONDS]`: the fuzz targets of `btf/fuzz` with
 //!   cargo-fuzz on stable, SECONDS each (default 60); prints execs per
 //!   target.
+//! - `bench btf`: the BTF benchmarks (criterion, against libbpf through
+//!   libbpf-sys; package `btf/benches`, outside the workspace), then
+//!   callgrind instruction counts. Not part of `ci`.
 //!
 //! `<target>` is `$CARGO_TARGET_DIR` or `<workspace>/target`. Tests find the
 //! objects through the environment variable `OXBPF_BPF_DIR`, which `test`
@@ -43,6 +46,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod bench;
 pub mod bpf;
 mod error;
 pub mod fuzz;
@@ -62,6 +66,7 @@ commands:
   test [ARGS]  prerequisites, build-bpf, cargo test --workspace [ARGS], summary
   ci           cargo fmt --check, cargo clippy -D warnings, then test
   fuzz btf [--time S]  every btf/fuzz target for S seconds (default 60)
+  bench btf    BTF benchmarks against libbpf, then callgrind instruction counts
   help         this text
 
 <target> is $CARGO_TARGET_DIR or <workspace>/target.";
@@ -85,6 +90,10 @@ pub fn run(args: &[String]) -> Result<(), Error> {
         "ci" => {
             no_args(command, rest)?;
             test::ci(&Workspace::locate()?)
+        }
+        "bench" => {
+            bench::parse_args(rest)?;
+            bench::run(&Workspace::locate()?)
         }
         "fuzz" => fuzz::run(&Workspace::locate()?, fuzz::parse_args(rest)?),
         "help" | "-h" | "--help" => {
