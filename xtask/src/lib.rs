@@ -4,7 +4,9 @@
 //! binary. It sits outside the library pipeline: it builds the BPF objects
 //! that the tests load (`tests/progs/*.bpf.c`), rebuilds the demo object that
 //! `oxbpf demo` ships with, and runs the README's test command and the CI
-//! checks. Only `std` is used, so it builds before anything else does.
+//! checks, and boots other kernels (`vm-test`). Besides `std` it uses only
+//! `rustix` (the guest init's mounts, module loads and power-off), so it
+//! builds before anything else does.
 //!
 //! Commands:
 //!
@@ -21,6 +23,11 @@
 //!   `cargo test --workspace`, then a summary that counts the live-kernel
 //!   tests (package `oxbpf-tests`).
 //! - `ci`: `cargo fmt --check`, `cargo clippy -D warnings`, then `test`.
+//! - `vm-test [--kernel NAME]... [--filter PATTERN]... [--timeout S]`:
+//!   boots Debian's kernels under qemu and runs the kernel tests inside
+//!   each ([`vm`]), with a pass/fail/skip table per kernel and test. The
+//!   same binary, statically linked, is the guests' `/init` when it runs
+//!   as PID 1 ([`vm_init`]).
 //! - `fuzz btf [--time SECONDS]`: the fuzz targets of `btf/fuzz` with
 //!   cargo-fuzz on stable, SECONDS each (default 60); prints execs per
 //!   target.
@@ -48,10 +55,14 @@
 
 pub mod bench;
 pub mod bpf;
+pub mod cpio;
 mod error;
 pub mod fuzz;
+pub mod kernel;
 pub mod prereq;
 pub mod test;
+pub mod vm;
+pub mod vm_init;
 mod workspace;
 
 pub use error::Error;
@@ -64,6 +75,9 @@ commands:
   build-bpf    vmlinux.h + every tests/progs/*.bpf.c into <target>/bpf/
   build-demo   rebuild cli/demo/syscount.bpf.o from its source
   test [ARGS]  prerequisites, build-bpf, cargo test --workspace [ARGS], summary
+  vm-test [--kernel NAME]... [--filter PATTERN]... [--timeout S]
+               the kernel tests on Debian's 6.1/6.12/5.10 kernels under
+               qemu (`cargo xtask vm-test --help`)
   ci           cargo fmt --check, cargo clippy -D warnings, then test
   fuzz btf [--time S]  every btf/fuzz target for S seconds (default 60)
   bench btf    BTF benchmarks against libbpf, then callgrind instruction counts
@@ -87,6 +101,7 @@ pub fn run(args: &[String]) -> Result<(), Error> {
             bpf::build_demo(&Workspace::locate()?)
         }
         "test" => test::run(&Workspace::locate()?, rest),
+        "vm-test" => vm::run(&Workspace::locate()?, rest),
         "ci" => {
             no_args(command, rest)?;
             test::ci(&Workspace::locate()?)

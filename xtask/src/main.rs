@@ -4,6 +4,10 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // As PID 1 this binary is the `/init` of a vm-test guest.
+    if std::process::id() == 1 {
+        oxbpf_xtask::vm_init::main();
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     match oxbpf_xtask::run(&args) {
         Ok(()) => ExitCode::SUCCESS,

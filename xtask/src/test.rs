@@ -75,7 +75,7 @@ pub fn ci(ws: &Workspace) -> Result<(), Error> {
     run(ws, &[])
 }
 
-fn cargo_program() -> PathBuf {
+pub(crate) fn cargo_program() -> PathBuf {
     std::env::var_os("CARGO")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("cargo"))
@@ -458,7 +458,7 @@ fn package_name(package_id: &str, manifest: &Path) -> String {
 /// awareness: callers pass the sub-slice to search). Unescapes the JSON
 /// escapes (a `\uXXXX` that is no scalar value becomes U+FFFD); `null`
 /// and non-strings give `None`.
-fn json_str(json: &str, key: &str) -> Option<String> {
+pub(crate) fn json_str(json: &str, key: &str) -> Option<String> {
     let needle = format!("\"{key}\":\"");
     let start = json.find(&needle)? + needle.len();
     let mut value = String::new();
