@@ -73,41 +73,54 @@ fn print(btf: &Btf<'_>) -> (u32, u32, usize) {
 
 /// Target types whose names carry a flavor suffix, by essential name.
 /// Kernels seldom have such names (vmlinux 6.18: one struct,
-/// `nf_conn___init`), so the map is tiny; building it takes one pass over
-/// the target's types, done at most once per target and cache, and only
-/// when some lookup finds no exact name.
+/// `nf_conn___init`), so the map is tiny; building it takes one substring
+/// search over the target's strings, done at most once per target and
+/// cache, and only when some lookup finds no exact name.
 #[derive(Debug, Default)]
 struct Flavored {
     by_essential: HashMap<Box<[u8]>, Vec<TypeId>>,
 }
 
 impl Flavored {
+    /// Finds the flavored names in the target's own string section (a
+    /// SIMD substring search for `___`: ~2 MB for vmlinux), then the types
+    /// so named through the name index.
     fn build(btf: &Btf<'_>) -> Flavored {
         let mut by_essential: HashMap<Box<[u8]>, Vec<TypeId>> = HashMap::new();
-        let first = btf.first_id().0;
-        for (i, t) in btf.types().enumerate() {
-            let (id, t) = t;
-            debug_assert_eq!(id.0, first + i as u32);
-            if !matches!(
-                t.kind(),
-                Kind::Struct
-                    | Kind::Union
-                    | Kind::Enum
-                    | Kind::Enum64
-                    | Kind::Fwd
-                    | Kind::Typedef
-                    | Kind::Int
-                    | Kind::Float
-            ) || t.name_off() == 0
-            {
+        let strs = btf.string_section();
+        let mut last_start = usize::MAX;
+        for pos in memchr::memmem::find_iter(strs, b"___") {
+            let start = memchr::memrchr(0, &strs[..pos]).map_or(0, |i| i + 1);
+            if start == last_start {
                 continue;
             }
-            let Ok(name) = btf.string_bytes_at(t.name_off()) else {
+            last_start = start;
+            let end = memchr::memchr(0, &strs[pos..]).map_or(strs.len(), |i| pos + i);
+            let name = &strs[start..end];
+            let ess = essential_bytes(name);
+            let Ok(full) = std::str::from_utf8(name) else {
                 continue;
             };
-            let ess = essential_bytes(name);
-            if ess.len() != name.len() && !ess.is_empty() {
-                by_essential.entry(ess.into()).or_default().push(id);
+            if ess.is_empty() {
+                continue;
+            }
+            for id in btf.find_all_by_name(full) {
+                let relevant = btf.kind(id).is_ok_and(|k| {
+                    matches!(
+                        k,
+                        Kind::Struct
+                            | Kind::Union
+                            | Kind::Enum
+                            | Kind::Enum64
+                            | Kind::Fwd
+                            | Kind::Typedef
+                            | Kind::Int
+                            | Kind::Float
+                    )
+                });
+                if id >= btf.first_id() && relevant {
+                    by_essential.entry(ess.into()).or_default().push(id);
+                }
             }
         }
         Flavored { by_essential }

@@ -57,6 +57,50 @@
 //! Resolution and patching are separate: [`CoreRelocator::resolve`]
 //! answers for one record without touching instructions, for callers that
 //! hand records to the kernel instead.
+//!
+//! # Use in a loader
+//!
+//! One [`CandidateCache`] per object and target; per program, the records
+//! of its section mapped to instruction indices ([`function_relos`]), then
+//! [`CoreRelocator::relocate`]; keep the [`Applied`] list to explain a
+//! verifier rejection.
+//!
+//! ```no_run
+//! use oxbpf_btf::{Btf, BtfExt};
+//! use oxbpf_reloc::{CandidateCache, CoreRelocator, find_poisoned, function_relos, poisoned_insn_in_log};
+//!
+//! let bytes = std::fs::read("prog.bpf.o")?;
+//! let obj = oxbpf_elf_bpf::Object::parse(&bytes)?;
+//! let (Some(local), Some(ext)) = (&obj.btf, &obj.btf_ext) else { return Ok(()) };
+//! let ext = BtfExt::parse(ext, local)?;
+//! let vmlinux = Btf::from_file("/sys/kernel/btf/vmlinux".as_ref())?;
+//! let mut cache = CandidateCache::new();
+//! for prog in &obj.programs {
+//!     let f = &prog.function;
+//!     let Some(sec) = ext.core_relos_for(&f.section) else { continue };
+//!     let relos = function_relos(&f.section, sec.records(), f.offset, f.insns.len())?;
+//!     let mut insns = f.insns.clone();
+//!     let applied = CoreRelocator::new(local, &vmlinux, &mut cache).relocate(&mut insns, relos)?;
+//!     for a in &applied {
+//!         println!("{a}"); // the audit trail
+//!     }
+//!     // ... load `insns`; if the verifier refuses them:
+//!     let log = "...";
+//!     if let Some(a) = poisoned_insn_in_log(log).and_then(|i| find_poisoned(&applied, i)) {
+//!         eprintln!("{}", a.failure_report(None));
+//!     }
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Cost
+//!
+//! Every candidate lookup is one hash lookup in the target's name index,
+//! cached per local type; matching a field walks only the accessed
+//! members (the local member index is tried first in the target). Against
+//! this machine's 6.18 vmlinux, 1,450 generated relocations of 180 types
+//! take about 0.6 ms with a cold cache (`examples/relocate.rs`), once the
+//! target is parsed and its name index built.
 
 mod access;
 mod cand;
