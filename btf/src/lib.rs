@@ -29,6 +29,12 @@
 //!   kernel refuses, from what the ELF says ([`DatasecSource`]).
 //! - **`.BTF.ext`**: [`BtfExt`] reads func_info, line_info and CO-RE
 //!   relocations, forward-compatibly with larger records.
+//! - **Sanitization**: [`sanitize`] rewrites the kinds a target kernel
+//!   lacks ([`BtfFeatures`], filled from the `syscalls` probes or
+//!   [`BtfFeatures::for_kernel`]) into kinds it accepts, one record for one,
+//!   so ids, string offsets and sizes stay.
+//! - **Dumping**: [`dump_c`] writes a C header (`vmlinux.h`) with exact
+//!   layouts; [`dump_raw`] writes bpftool's raw listing.
 //!
 //! Malformed input gives an [`Error`] that says where (type id and kind,
 //! member, byte offset, string offset), never a panic; reference chains are
