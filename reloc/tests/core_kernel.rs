@@ -383,13 +383,18 @@ fn check_types(target: &Btf<'_>) -> Vec<Applied> {
         enumerator(t, "bpf_func_id", "BPF_FUNC_map_lookup_elem")
     );
     let dead = enumerator(t, "perf_event_state", "PERF_EVENT_STATE_DEAD").unwrap();
-    if t.find_by_name_kind("perf_event_state", Kind::Enum)
+    let signed = t
+        .find_by_name_kind("perf_event_state", Kind::Enum)
         .unwrap()
-        .is_some_and(|id| matches!(t.type_by_id(id), Ok(Type::Enum(e)) if e.is_signed()))
-    {
-        // (BTF from before signed enums says 0xfffffffc, unsigned.)
-        assert!((dead as i64) < 0, "a negative enumerator, sign-extended");
-    }
+        .is_some_and(|id| matches!(t.type_by_id(id), Ok(Type::Enum(e)) if e.is_signed()));
+    // BTF from before signed enums says 0xfffffffc, unsigned: the local
+    // enum's signedness applies.
+    let dead = if signed {
+        dead
+    } else {
+        dead as u32 as i32 as i64 as u64
+    };
+    assert!((dead as i64) < 0, "a negative enumerator, sign-extended");
     assert_eq!(
         v("enumval_value", "perf_event_state::PERF_EVENT_STATE_DEAD"),
         Some(dead)

@@ -603,7 +603,7 @@ impl<'a> CoreRelocator<'a> {
                     "an enumerator access string is one index".into(),
                 ));
             };
-            let (vname, raw) = spec::enum_value(lo, relo.type_id, idx)?;
+            let (vname, raw, signed) = spec::enum_value(lo, relo.type_id, idx)?;
             push_name(&mut text, root_name);
             text.push_str("::");
             push_name(&mut text, vname);
@@ -614,7 +614,8 @@ impl<'a> CoreRelocator<'a> {
             };
             for &c in cands.iter() {
                 let to = On::target(self.targets[c.btf]);
-                if let Some(v) = spec::match_enum_value(to, c.id, vname, idx, &mut budget)? {
+                if let Some(v) = spec::match_enum_value(to, c.id, vname, idx, signed, &mut budget)?
+                {
                     let value = if kind == CoreReloKind::EnumvalExists {
                         1
                     } else {

@@ -770,11 +770,12 @@ pub(crate) fn field_shifts(
 }
 
 /// An enumerator found in an enum: (index, name, value as raw 64 bits).
+/// Also returns whether the enum is signed.
 pub(crate) fn enum_value<'b>(
     on: On<'b, '_>,
     id: TypeId,
     idx: u32,
-) -> Result<(&'b [u8], u64), Fail> {
+) -> Result<(&'b [u8], u64, bool), Fail> {
     let (rid, t) = on.resolved(id)?;
     let (Type::Enum(e) | Type::Enum64(e)) = t else {
         return Err(Fail::InvalidLocal(format!(
@@ -788,32 +789,43 @@ pub(crate) fn enum_value<'b>(
             e.len()
         )));
     };
-    Ok((on.str(v.name_off)?, v.raw))
+    Ok((on.str(v.name_off)?, v.raw, e.is_signed()))
 }
 
 /// The value of the enumerator whose essential name is `name` in target
-/// enum `id`, if it has one.
+/// enum `id`, if it has one, as 64 bits. A 32-bit target enum that does
+/// not say it is signed takes the local enum's signedness (`local_signed`):
+/// BTF before signed enums (pahole < 1.24) flags none, so -4 reads
+/// 0xfffffffc there and is sign-extended like the local -4.
 pub(crate) fn match_enum_value(
     to: On<'_, '_>,
     id: TypeId,
     name: &[u8],
     hint: u32,
+    local_signed: bool,
     budget: &mut Budget,
 ) -> Result<Option<u64>, Fail> {
     let (_, t) = to.resolved(id)?;
     let (Type::Enum(e) | Type::Enum64(e)) = t else {
         return Ok(None);
     };
+    let extend = |raw: u64| {
+        if local_signed && !e.is_64() && !e.is_signed() {
+            raw as u32 as i32 as i64 as u64
+        } else {
+            raw
+        }
+    };
     let name = essential_bytes(name);
     if let Some(v) = e.value(hint as usize)
         && essential_bytes(to.str(v.name_off)?) == name
     {
-        return Ok(Some(v.raw));
+        return Ok(Some(extend(v.raw)));
     }
     for v in e.values() {
         budget.step()?;
         if essential_bytes(to.str(v.name_off)?) == name {
-            return Ok(Some(v.raw));
+            return Ok(Some(extend(v.raw)));
         }
     }
     Ok(None)

@@ -862,6 +862,13 @@ fn enum_kinds_32_and_64_bit_signed_and_flavored() {
     // Locally out of range.
     let err = resolve(&l, &t, relo(e, a[3], K::EnumvalValue)).unwrap_err();
     assert!(err.to_string().contains("enumerator 3"), "{err}");
+    // A 32-bit target enum from before signed BTF enums (no flag): the
+    // local enum's signedness applies.
+    let mut t3 = BtfBuilder::new();
+    t3.add_enum("state", 4, false, &[("DEAD", 0xffff_fffc)]);
+    let t3 = parse(&t3);
+    assert_eq!(val(&l, &t3, e, a[1], K::EnumvalValue), Some(-4i64 as u64));
+    assert_eq!(val(&l, &t3, big, a[0], K::EnumvalExists), Some(0));
     // A flavored enumerator name finds the plain one.
     let mut t2 = BtfBuilder::new();
     t2.add_enum("state", 4, true, &[("GONE", 11)]);
