@@ -65,7 +65,7 @@ pub enum Error {
         program: String,
         /// What went wrong.
         #[source]
-        source: oxbpf_reloc::LinkError,
+        source: Box<oxbpf_reloc::Error>,
     },
 
     /// A program's CO-RE relocations could not be applied (malformed

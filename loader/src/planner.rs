@@ -404,7 +404,7 @@ impl Builder<'_> {
             }
             let linked = link_program(&elf.function, &functions).map_err(|e| Error::Link {
                 program: prog.name().to_owned(),
-                source: e,
+                source: Box::new(e),
             })?;
             load.insns = linked.insns;
             self.relocate_core(&linked.functions, &mut load)?;

@@ -81,6 +81,30 @@ fn list(c: &[AmbiguousCandidate]) -> String {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    // Subprogram linking ([`crate::link_program`]):
+    /// A call or function address names no function of the object.
+    #[error(
+        "{function} instruction {insn}: {what} targets section #{section} offset {offset}, which starts no function"
+    )]
+    NoTarget {
+        /// The function holding the instruction.
+        function: String,
+        /// Its index in that function.
+        insn: usize,
+        /// `"call"` or `"function address"`.
+        what: &'static str,
+        /// Target section index.
+        section: usize,
+        /// Target byte offset.
+        offset: u64,
+    },
+    /// The linked program would be longer than an instruction offset reaches.
+    #[error("linked program of {insns} instructions is too large")]
+    TooLarge {
+        /// Its length.
+        insns: usize,
+    },
+
     /// An access string is malformed.
     #[error("access string \"{access}\": {reason} at byte {pos}")]
     AccessString {
@@ -261,7 +285,10 @@ impl Error {
             | Error::LocalValueMismatch { at, .. }
             | Error::ValueOutOfRange { at, .. }
             | Error::MemSize { at, .. } => Some(at),
-            Error::AccessString { .. } | Error::MisplacedRecord { .. } => None,
+            Error::AccessString { .. }
+            | Error::MisplacedRecord { .. }
+            | Error::NoTarget { .. }
+            | Error::TooLarge { .. } => None,
         }
     }
 
@@ -281,7 +308,10 @@ impl Error {
             | Error::LocalValueMismatch { at, .. }
             | Error::ValueOutOfRange { at, .. }
             | Error::MemSize { at, .. } => Some(at),
-            Error::AccessString { .. } | Error::MisplacedRecord { .. } => None,
+            Error::AccessString { .. }
+            | Error::MisplacedRecord { .. }
+            | Error::NoTarget { .. }
+            | Error::TooLarge { .. } => None,
         };
         if let Some(at) = at {
             at.relo = Some(relo);

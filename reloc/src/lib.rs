@@ -61,4 +61,4 @@ pub use crate::core::{
     function_relos, kind_name, patch, poisoned_insn_in_log, value_when_missing,
 };
 pub use crate::error::{AmbiguousCandidate, Error, ReloLoc, Result};
-pub use crate::link::{LinkError, Linked, Placed, link_program};
+pub use crate::link::{Linked, Placed, link_program};

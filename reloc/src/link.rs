@@ -15,6 +15,8 @@ use oxbpf_asm::opcode::pseudo;
 use oxbpf_asm::{Insn, InsnIdx};
 use oxbpf_elf_bpf::{FuncRef, Function, RelocTarget, Relocation};
 
+use crate::error::Error;
+
 /// A linked program.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Linked {
@@ -42,37 +44,9 @@ pub struct Placed {
     pub len: usize,
 }
 
-/// Why a program cannot be linked.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum LinkError {
-    /// A call or function address names no function of the object.
-    #[error(
-        "{function} instruction {insn}: {what} targets section #{section} offset {offset}, which starts no function"
-    )]
-    NoTarget {
-        /// The function holding the instruction.
-        function: String,
-        /// Its index in that function.
-        insn: usize,
-        /// `"call"` or `"function address"`.
-        what: &'static str,
-        /// Target section index.
-        section: usize,
-        /// Target byte offset.
-        offset: u64,
-    },
-    /// The linked program would be longer than an instruction offset reaches.
-    #[error("linked program of {insns} instructions is too large")]
-    TooLarge {
-        /// Its length.
-        insns: usize,
-    },
-}
-
 /// Links `entry` with the functions it reaches among `functions` (every
 /// function of the object: programs and subprograms).
-pub fn link_program(entry: &Function, functions: &[&Function]) -> Result<Linked, LinkError> {
+pub fn link_program(entry: &Function, functions: &[&Function]) -> Result<Linked, Error> {
     let by_place: HashMap<FuncRef, &Function> = functions
         .iter()
         .map(|f| {
@@ -148,7 +122,7 @@ pub fn link_program(entry: &Function, functions: &[&Function]) -> Result<Linked,
         }
         for (i, target, is_call) in targets {
             let Some(&callee) = by_place.get(&target) else {
-                return Err(LinkError::NoTarget {
+                return Err(Error::NoTarget {
                     function: func.name.clone(),
                     insn: i,
                     what: if is_call { "call" } else { "function address" },
@@ -167,7 +141,7 @@ pub fn link_program(entry: &Function, functions: &[&Function]) -> Result<Linked,
         }
     }
     if linked.insns.len() > i32::MAX as usize {
-        return Err(LinkError::TooLarge {
+        return Err(Error::TooLarge {
             insns: linked.insns.len(),
         });
     }
@@ -370,7 +344,7 @@ mod tests {
         assert!(
             matches!(
                 err,
-                LinkError::NoTarget {
+                Error::NoTarget {
                     insn: 0,
                     section: 1,
                     offset: 8,
