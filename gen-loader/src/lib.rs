@@ -1,5 +1,94 @@
-//! Compiles a load plan into a loader program (WIP).
+//! Compiles a load [`Plan`](oxbpf_plan::Plan) into a BPF *loader
+//! program* and a data blob — the light skeleton's generated mode — and
+//! decodes a loader back into its plan (`oxbpf explain`).
+//!
+//! # Place in the pipeline
+//!
+//! ```text
+//! Plan ──generate──▶ Loader { insns, blob, steps } ──to_bytes──▶ loader file
+//!   ▲                   │
+//!   └──────decode───────┘          oxbpf::LightSkeleton runs it
+//! ```
+//!
+//! The plan is the same one the live executor runs; this crate is the
+//! other executor, ahead of time. It is pure: it makes no system call and
+//! reads no file, so a loader built on one machine is the same on any.
+//!
+//! # What a loader is
+//!
+//! A `BPF_PROG_TYPE_SYSCALL`, sleepable program that performs every plan
+//! step it can in plan order, with `bpf_sys_bpf` (`BTF_LOAD`,
+//! `MAP_CREATE`, `MAP_UPDATE_ELEM`, `MAP_FREEZE`, `PROG_LOAD`),
+//! `bpf_btf_find_by_name_kind` (kernel types, attach targets, typed ksyms
+//! and kfuncs, resolved on the target, module BTF included) and
+//! `bpf_kallsyms_lookup_name` (typeless ksyms). The kernel runs it once
+//! through `BPF_PROG_TEST_RUN`. Everything it needs is in its blob, one
+//! array map value per [`Blob`] chunk: each step's attribute struct (an
+//! `oxbpf-syscalls` type, zeroed whole), instructions, BTF, strings,
+//! initial values. At run time it writes into the attributes only what the
+//! target decides: blob addresses and the fds and ids of earlier results.
+//!
+//! Results live in 4-byte words of the **context** ([`ctx`]), not on the
+//! 512-byte stack: the number of maps, programs and lookups is limited
+//! only by the 32 KiB a context offset can reach (8190 results) and by the
+//! kernel's 1M-instruction limit. The word area doubles as the `fd_array`
+//! of every program load, so a program's map references are
+//! `BPF_PSEUDO_MAP_IDX(_VALUE)` instructions in the blob that need no
+//! patching; only lookups (kfunc calls, ksyms) are written into
+//! instructions at run time.
+//!
+//! Pinning is not in `bpf_sys_bpf`'s reach: the runtime opens maps pinned
+//! by an earlier load before the run (their fds go into their words; the
+//! loader never closes them) and pins after it ([`Side`] of each
+//! [`Step`]).
+//!
+//! # Errors
+//!
+//! When step *k* fails, the loader jumps to one error handler that closes
+//! every fd it created — each word tested first, so never -1, never an fd
+//! it did not create, each once — and returns `k << 12 | errno`
+//! ([`Failure`]); `k` and `errno` are also in the context. Anything a
+//! loader cannot express is [`Error::Unsupported`] at generation time.
+//!
+//! # Minimum kernel
+//!
+//! A loader records the oldest kernel it runs on ([`Loader::min_kernel`],
+//! the newest of [`min_kernel_features`]): 5.14 for syscall programs,
+//! `bpf_sys_bpf`, `bpf_btf_find_by_name_kind`, `bpf_sys_close` and
+//! `fd_array`; 5.16 when it uses `bpf_kallsyms_lookup_name`. The runtime
+//! checks it before anything else.
+//!
+//! # Explaining a loader
+//!
+//! [`decode`] rebuilds the plan from the instructions and the blob — the
+//! descriptor only supplies names the kernel never sees and the runtime's
+//! steps — and refuses any instruction shape, attribute byte or error
+//! handler that is not what [`generate`] makes. So `explain` shows what a
+//! loader does, including a changed blob.
+//!
+//! ```
+//! use oxbpf_asm::Insn;
+//! use oxbpf_gen_loader::{GenOptions, Loader, decode, generate};
+//! use oxbpf_plan::{CreateMap, InsnIdx, LoadProg, Op, Patch, PatchKind, Plan};
+//! use oxbpf_syscalls::{MapType, ProgType};
+//!
+//! let mut plan = Plan::new("example.bpf.o");
+//! let map = plan.push(Op::CreateMap(CreateMap::new("counts", MapType::ARRAY, 4, 8, 1)));
+//! let mut prog = LoadProg::new("count", ProgType::XDP, "GPL");
+//! prog.insns.extend(Insn::ld_imm64(1, 0, 0));
+//! prog.insns.extend([Insn::mov64_imm(0, 2), Insn::exit()]);
+//! prog.patches.push(Patch { insn: InsnIdx(0), kind: PatchKind::MapFd(map) });
+//! plan.push(Op::LoadProg(prog));
+//!
+//! let loader = generate(&plan, &GenOptions::default())?;
+//! assert_eq!(loader.min_kernel.to_string(), "5.14");
+//! let file = loader.to_bytes();
+//! let read = Loader::from_bytes(&file)?;
+//! assert_eq!(decode(&read)?, plan);
+//! # Ok::<(), oxbpf_gen_loader::Error>(())
+//! ```
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod codegen;
 mod decode;
