@@ -29,6 +29,11 @@
 //!   [`perf_event_open_tracepoint`], and [`link_create`] with
 //!   `BPF_PERF_EVENT` or the perf ioctls ([`perf_event_set_bpf`]) for
 //!   kernels before 5.15; [`raw_tracepoint_open`].
+//! - **Attaching.** [`link_create`] for every link kind,
+//!   [`prog_attach`]/[`prog_detach`]/[`prog_query`] for attach points
+//!   without links (and the programs of any), uprobe perf events
+//!   ([`perf_event_open_uprobe`]), counters ([`perf_event_open_counter`])
+//!   and a small rtnetlink client ([`netlink`]) for legacy tc filters.
 //! - **Kernel facts.** [`kernel_version`], [`possible_cpus`],
 //!   [`mount_bpffs`].
 //! - **Feature probes.** [`probe_btf`] tells whether `BTF_LOAD` accepts a
@@ -77,16 +82,21 @@ mod layout;
 mod link;
 mod map;
 mod mmap;
+pub mod netlink;
 mod obj;
 mod perf;
+mod perf_counter;
 mod perf_sw;
 mod probe;
 mod probe_prog;
 mod prog;
+mod prog_attach;
 mod ringbuf;
+mod struct_ops;
 mod sys;
 mod syscall_prog;
 mod syscall_prog_fds;
+mod uprobe;
 
 pub use attr::{
     BtfLoadAttr, GetFdByIdAttr, GetNextIdAttr, InfoByFdAttr, LinkCreateAttr, LinkCreateIter,
@@ -126,6 +136,10 @@ pub use perf::{
     PERF_ATTR_FLAG_DISABLED, PERF_TYPE_TRACEPOINT, PerfEventAttr, perf_event_disable,
     perf_event_enable, perf_event_open_tracepoint, perf_event_set_bpf, tracefs_root, tracepoint_id,
 };
+pub use perf_counter::{
+    PERF_TYPE_HARDWARE, PERF_TYPE_HW_CACHE, PERF_TYPE_RAW, PerfCounter, Sampling, hw,
+    perf_event_open_counter,
+};
 pub use perf_sw::{PERF_TYPE_SOFTWARE, perf_event_open_software, sw};
 pub use probe::{BtfProbe, ProbeResult, probe_btf, probe_btf_uncached};
 pub use probe_prog::{
@@ -136,6 +150,15 @@ pub use prog::{
     MAX_LOG_SIZE, ProgLoadOptions, TestRunOptions, TestRunOutput, VerifierLog, prog_load,
     prog_test_run,
 };
+pub use prog_attach::{
+    AttachTarget, F_AFTER, F_ALLOW_MULTI, F_ALLOW_OVERRIDE, F_BEFORE, F_ID, F_LINK, ProgAttachAttr,
+    ProgQuery, ProgQueryAttr, prog_attach, prog_detach, prog_query,
+};
 pub use ringbuf::RingBuffer;
+pub use struct_ops::struct_ops_link_create;
 pub use syscall_prog::prog_run_syscall;
 pub use syscall_prog_fds::prog_run_syscall_with_fds;
+pub use uprobe::{
+    UPROBE_PMU_REF_CTR, UPROBE_PMU_RETPROBE, UPROBE_PMU_TYPE, parse_config_bits,
+    perf_event_open_uprobe, uprobe_config, uprobe_pmu_type,
+};
