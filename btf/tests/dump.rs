@@ -405,3 +405,29 @@ fn malformed_btf_gives_errors_not_hangs() {
     let btf = Btf::parse(&bytes).unwrap();
     assert!(dump_c_string(&btf, &DumpOptions::default()).is_err());
 }
+
+#[test]
+fn split_btf_dump_includes_its_base() {
+    let mut b = BtfBuilder::new();
+    let int = b.add_int("int", 4, IntEncoding::SIGNED);
+    let base_s = b.add_struct("base_s", 8, &[("a", int, 0), ("b", int, 32)]);
+    let base_bytes = b.build();
+    let base = Btf::parse(&base_bytes).unwrap();
+    let mut m = BtfBuilder::new_split(&base);
+    let p = m.add_ptr(base_s);
+    m.add_struct("mod_s", 16, &[("inner", base_s, 0), ("p", p, 64)]);
+    let split = m.build();
+    let btf = Btf::parse_split(&split, &base).unwrap();
+    let header = dump_c_string(&btf, &DumpOptions::default()).unwrap();
+    let pos = |s: &str| {
+        header
+            .find(s)
+            .unwrap_or_else(|| panic!("{s} not in\n{header}"))
+    };
+    assert!(pos("struct base_s {") < pos("struct mod_s {"));
+    let (asserts, checked) = layout_asserts(&btf);
+    assert_eq!(checked, 2);
+    let dir = tmp_dir("split");
+    compile(&dir, &header, &asserts, "clang-19");
+    let _ = std::fs::remove_dir_all(&dir);
+}
