@@ -11,6 +11,10 @@ use crate::{Error, Workspace, bpf, prereq};
 /// Environment variable through which tests find the corpus objects.
 pub const BPF_DIR_ENV: &str = "OXBPF_BPF_DIR";
 
+/// Environment variable naming the file where tests record their skips
+/// (`oxbpf-tests`' `require!`: `<binary>\t<test>\t<reason>` lines).
+pub const SKIP_LOG_ENV: &str = "OXBPF_SKIP_LOG";
+
 /// `cargo xtask test [CARGO TEST ARGS] [-- HARNESS ARGS]`.
 pub fn run(ws: &Workspace, args: &[String]) -> Result<(), Error> {
     prereq::ensure()?;
@@ -116,6 +120,8 @@ fn cargo_test(ws: &Workspace, args: &[String]) -> Result<Summary, Error> {
 
     // `sh` joins cargo's stderr to its stdout (2>&1) so that one reader
     // sees both in order.
+    let skip_log = ws.target().join("oxbpf-test-skips.log");
+    let _ = std::fs::remove_file(&skip_log);
     let mut child = Command::new("sh")
         .arg("-c")
         .arg("exec \"$0\" \"$@\" 2>&1")
@@ -123,6 +129,7 @@ fn cargo_test(ws: &Workspace, args: &[String]) -> Result<Summary, Error> {
         .args(&cmd_args)
         .current_dir(ws.root())
         .env(BPF_DIR_ENV, ws.bpf_out())
+        .env(SKIP_LOG_ENV, &skip_log)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .spawn()
@@ -153,6 +160,7 @@ fn cargo_test(ws: &Workspace, args: &[String]) -> Result<Summary, Error> {
     })?;
     summary.cargo_succeeded = status.success();
     summary.cargo_status = status.to_string();
+    summary.apply_skips(&std::fs::read_to_string(&skip_log).unwrap_or_default());
     Ok(summary)
 }
 
@@ -166,8 +174,15 @@ pub struct BinaryResult {
     pub label: String,
     /// Whether it belongs to the live-kernel test package `oxbpf-tests`.
     pub live: bool,
-    /// Tests passed.
+    /// The executable's file name (`live-0123abcd`).
+    pub exe: String,
+    /// Tests passed (skipped ones not counted).
     pub passed: u64,
+    /// Tests that returned early as skips (libtest shows them as passed;
+    /// the skip log says otherwise).
+    pub skipped: u64,
+    /// Names (with reasons) of the skipped tests.
+    pub skipped_names: Vec<String>,
     /// Tests failed.
     pub failed: u64,
     /// Tests ignored (skipped): not passes, so listed by name.
@@ -250,6 +265,9 @@ impl Summary {
                     .unwrap_or_default();
                 let found = self.executables.get(&file).cloned();
                 self.start_binary(label, found);
+                if let Some(bin) = self.binaries.last_mut() {
+                    bin.exe = file;
+                }
             }
         } else if let Some(krate) = trimmed.strip_prefix("Doc-tests ") {
             let found = self.libraries.get(krate.trim()).cloned();
@@ -331,6 +349,32 @@ impl Summary {
         });
     }
 
+    /// Moves the tests a skip log lists (`<exe>\t<test>\t<reason>`
+    /// lines) from passed to skipped.
+    pub fn apply_skips(&mut self, log: &str) {
+        for line in log.lines() {
+            let mut f = line.splitn(3, '\t');
+            let (Some(exe), Some(test)) = (f.next(), f.next()) else {
+                continue;
+            };
+            let reason = f.next().unwrap_or("");
+            if let Some(bin) = self.binaries.iter_mut().rev().find(|b| b.exe == exe) {
+                bin.passed = bin.passed.saturating_sub(1);
+                bin.skipped += 1;
+                bin.skipped_names.push(format!("{test} ({reason})"));
+            }
+        }
+    }
+
+    /// Skipped tests over the binaries `pick` selects.
+    pub fn skipped(&self, pick: impl Fn(&BinaryResult) -> bool) -> u64 {
+        self.binaries
+            .iter()
+            .filter(|b| pick(b))
+            .map(|b| b.skipped)
+            .sum()
+    }
+
     /// `(passed, failed, ignored)` over the binaries `pick` selects.
     pub fn totals(&self, pick: impl Fn(&BinaryResult) -> bool) -> (u64, u64, u64) {
         self.binaries
@@ -367,8 +411,8 @@ impl Summary {
         let mut s = String::new();
         s.push_str("\n==> test summary\n");
         s.push_str(&format!(
-            "  {:<16} {:<40} {:>7} {:>7} {:>7}\n",
-            "package", "binary", "passed", "failed", "ignored"
+            "  {:<16} {:<40} {:>7} {:>7} {:>7} {:>7}\n",
+            "package", "binary", "passed", "failed", "ignored", "skipped"
         ));
         for b in &self.binaries {
             let package = b.package.as_deref().unwrap_or("?");
@@ -381,8 +425,8 @@ impl Summary {
             }
             if b.finished {
                 s.push_str(&format!(
-                    "  {:<16} {:<40} {:>7} {:>7} {:>7}{mark}\n",
-                    package, b.label, b.passed, b.failed, b.ignored
+                    "  {:<16} {:<40} {:>7} {:>7} {:>7} {:>7}{mark}\n",
+                    package, b.label, b.passed, b.failed, b.ignored, b.skipped
                 ));
             } else {
                 // No libtest summary: a custom harness, or it never ran.
@@ -392,7 +436,7 @@ impl Summary {
                     "own harness, exit 0"
                 };
                 s.push_str(&format!(
-                    "  {:<16} {:<40} {:>23}{mark}\n",
+                    "  {:<16} {:<40} {:>31}{mark}\n",
                     package, b.label, what
                 ));
             }
@@ -412,16 +456,25 @@ impl Summary {
                     b.label
                 ));
             }
+            for name in &b.skipped_names {
+                s.push_str(&format!(
+                    "  skipped: {} {}: {name}\n",
+                    b.package.as_deref().unwrap_or("?"),
+                    b.label
+                ));
+            }
         }
         let (p, f, i) = self.totals(|_| true);
+        let sk = self.skipped(|_| true);
         s.push_str(&format!(
-            "  total: {p} passed, {f} failed, {i} ignored in {} test binaries\n",
+            "  total: {p} passed, {f} failed, {i} ignored, {sk} skipped in {} test binaries\n",
             self.binaries.len()
         ));
         let live_bins = self.binaries.iter().filter(|b| b.live).count();
         let (lp, lf, li) = self.totals(|b| b.live);
+        let ls = self.skipped(|b| b.live);
         s.push_str(&format!(
-            "  live-kernel tests (package oxbpf-tests): {lp} passed, {lf} failed, {li} ignored in {live_bins} binaries\n"
+            "  live-kernel tests (package oxbpf-tests): {lp} passed, {lf} failed, {li} ignored, {ls} skipped in {live_bins} binaries\n"
         ));
         s.push_str(&format!("  result: {}\n", self.verdict()));
         s
@@ -571,7 +624,7 @@ test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; fini
         assert!(!s.ok());
         let text = s.render();
         assert!(
-            text.contains("live-kernel tests (package oxbpf-tests): 2 passed, 1 failed, 0 ignored in 2 binaries"),
+            text.contains("live-kernel tests (package oxbpf-tests): 2 passed, 1 failed, 0 ignored, 0 skipped in 2 binaries"),
             "{text}"
         );
         assert!(
@@ -630,6 +683,24 @@ test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; fini
         assert_eq!(
             s.binaries[0].package, None,
             "unknown executables stay unattributed"
+        );
+    }
+
+    #[test]
+    fn skips_are_not_passes() {
+        let mut s = summary();
+        s.apply_skips("live-2222\tloads_xdp\tfentry: EPERM\nother-9\tx\ty\n");
+        assert_eq!(s.totals(|b| b.live), (1, 1, 0));
+        assert_eq!(s.skipped(|_| true), 1);
+        assert_eq!(s.binaries[1].skipped_names, ["loads_xdp (fentry: EPERM)"]);
+        let text = s.render();
+        assert!(
+            text.contains("skipped: oxbpf-tests tests/live.rs: loads_xdp (fentry: EPERM)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("1 passed, 1 failed, 0 ignored, 1 skipped in 2 binaries"),
+            "{text}"
         );
     }
 

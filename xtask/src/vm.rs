@@ -46,6 +46,13 @@ use crate::{Error, Workspace, bpf};
 /// The packages whose test binaries run in the guests.
 pub const VM_TEST_PACKAGES: &[&str] = &["oxbpf-tests", "oxbpf-syscalls"];
 
+/// Test binaries not run in the guests, and why.
+pub const VM_EXCLUDED_BINARIES: &[(&str, &str)] = &[(
+    "oxbpf-syscalls:layout",
+    "compares every UAPI struct with the running kernel's BTF field for field, \
+     which holds only on kernels at least as new as the definitions",
+)];
+
 /// The Rust target of the guest binaries.
 const GUEST_TARGET: &str = "x86_64-unknown-linux-gnu";
 
@@ -57,8 +64,9 @@ usage: cargo xtask vm-test [--kernel NAME]... [--filter PATTERN]... [--timeout S
 
   --kernel NAME   a kernel of the matrix (6.1, 6.1-cloud, 6.12, 6.12-cloud, 5.10)
                   or `all`; default: 6.1 and 6.12
-  --filter PAT    run only tests whose name contains PAT (libtest filter;
-                  repeatable, a test runs if it matches any)
+  --filter PAT    run only the test binaries whose label (package:target)
+                  contains PAT, and elsewhere the tests whose name contains
+                  PAT (repeatable: any match counts)
   --timeout S     per kernel, from qemu's start to OXBPF-VM-DONE (default 1200)
   --accel A       auto (default: KVM if a probe boot works, else TCG), kvm, tcg
   --verbose       echo the guest's console";
@@ -291,7 +299,16 @@ pub fn build_guest(ws: &Workspace) -> Result<GuestBuild, Error> {
         args.extend(["-p", p]);
     }
     let lines = guest_cargo(ws, &args)?;
-    let binaries = test_executables(&lines);
+    let mut binaries = test_executables(&lines);
+    binaries.retain(
+        |(label, _)| match VM_EXCLUDED_BINARIES.iter().find(|(l, _)| l == label) {
+            Some((_, why)) => {
+                println!("vm-test: not run in the guests: {label}: {why}");
+                false
+            }
+            None => true,
+        },
+    );
     if binaries.is_empty() {
         return Err(Error::Failed(
             "cargo test --no-run built no test binary".into(),
@@ -377,6 +394,19 @@ impl CommonFiles {
         walk(&ws.progs_dir(), &mut |p| {
             files.push((p.to_string_lossy().into_owned(), 0o644, p.to_path_buf()));
         })?;
+        // Test data the tests read from the source tree
+        // (`<crate>/tests/data/*.bpf.o`).
+        let crates = fs::read_dir(ws.root()).map_err(|e| Error::io("cannot list", ws.root(), e))?;
+        for c in crates.filter_map(|e| e.ok()) {
+            let data = c.path().join("tests").join("data");
+            if data.is_dir() {
+                walk(&data, &mut |p| {
+                    if p.to_string_lossy().ends_with(".bpf.o") {
+                        files.push((p.to_string_lossy().into_owned(), 0o644, p.to_path_buf()));
+                    }
+                })?;
+            }
+        }
         // The shell and Perl the cgroup tests start, with their libraries
         // and Perl's base modules.
         let mut wanted: BTreeSet<PathBuf> = ["/bin/sh", "/usr/bin/perl"]
@@ -574,6 +604,37 @@ fn write_initramfs(
 /// for 20 s: KVM if `/init` says it is alive, else TCG. On this project's
 /// machines `/dev/kvm` exists but a stock kernel stalls in the firmware.
 fn detect_accel(vm_dir: &Path, k: &PreparedKernel, guest: &GuestBuild, opts: &Options) -> Accel {
+    // The answer holds until the host reboots.
+    let boot_id = fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+    let cache = vm_dir.join("accel");
+    if let Ok(text) = fs::read_to_string(&cache) {
+        if let Some(answer) = text.strip_prefix(boot_id.trim()).map(str::trim) {
+            if !boot_id.trim().is_empty() && matches!(answer, "kvm" | "tcg") {
+                println!(
+                    "vm-test: accelerator {answer} (probed earlier since this boot, {})",
+                    cache.display()
+                );
+                return if answer == "kvm" {
+                    Accel::Kvm
+                } else {
+                    Accel::Tcg
+                };
+            }
+        }
+    }
+    let accel = probe_accel(vm_dir, k, guest, opts);
+    let _ = fs::write(
+        &cache,
+        format!(
+            "{} {}\n",
+            boot_id.trim(),
+            if accel == Accel::Kvm { "kvm" } else { "tcg" }
+        ),
+    );
+    accel
+}
+
+fn probe_accel(vm_dir: &Path, k: &PreparedKernel, guest: &GuestBuild, opts: &Options) -> Accel {
     let kvm_usable = fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -795,9 +856,13 @@ impl KernelRun {
             .collect()
     }
 
-    /// Whether the kernel passed: finished, no failure, no crash.
+    /// Whether the kernel passed: finished, ran at least one test, no
+    /// failure, no crash.
     pub fn ok(&self) -> bool {
-        self.done && self.counts().1 == 0 && self.crashed_binaries().is_empty()
+        self.done
+            && !self.results.is_empty()
+            && self.counts().1 == 0
+            && self.crashed_binaries().is_empty()
     }
 
     /// One summary line.
@@ -807,6 +872,8 @@ impl KernelRun {
             "TIMED OUT"
         } else if !self.done {
             "DID NOT FINISH (panic or crash)"
+        } else if self.results.is_empty() {
+            "FAILED (no test ran)"
         } else if self.ok() {
             "ok"
         } else {

@@ -55,7 +55,8 @@ pub struct Config {
     pub modules: Vec<String>,
     /// Environment of the test binaries.
     pub env: Vec<(String, String)>,
-    /// libtest filters (a test runs if its name contains one of them).
+    /// Filters: a binary whose label contains one runs whole; in the
+    /// others, a test runs if its name contains one.
     pub filters: Vec<String>,
 }
 
@@ -90,6 +91,17 @@ impl Config {
             return Err(Error::Failed("vm.conf names no kernel".into()));
         }
         Ok(c)
+    }
+
+    /// The libtest filters for binary `label`: none (every test) when a
+    /// filter names the binary (`vm_` matches `oxbpf-tests:vm_lsm`),
+    /// else the filters, which libtest matches against test names.
+    pub fn libtest_filters(&self, label: &str) -> &[String] {
+        if self.filters.iter().any(|f| label.contains(f.as_str())) {
+            &[]
+        } else {
+            &self.filters
+        }
     }
 
     /// The text [`Config::parse`] reads.
@@ -355,8 +367,11 @@ fn run_binary(conf: &Config, label: &str, path: &str) {
     let _ = std::fs::remove_file(SKIP_LOG);
     println!("oxbpf-vm-init: running {label} ({path})");
     let mut cmd = Command::new(path);
+    // A process group of its own, as a shell gives: PID 1's group is 0,
+    // which getpgid() would report.
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     cmd.arg("--test-threads=1")
-        .args(&conf.filters)
+        .args(conf.libtest_filters(label))
         .env("OXBPF_SKIP_LOG", SKIP_LOG)
         .env("RUST_BACKTRACE", "1")
         .stdin(Stdio::null())
@@ -364,6 +379,7 @@ fn run_binary(conf: &Config, label: &str, path: &str) {
     for (k, v) in &conf.env {
         cmd.env(k, v);
     }
+    let started = std::time::Instant::now();
     let mut results: Vec<(String, String)> = Vec::new();
     let status = match cmd.spawn() {
         Err(e) => format!("spawn-error {e}"),
@@ -403,6 +419,10 @@ fn run_binary(conf: &Config, label: &str, path: &str) {
             _ => println!("OXBPF-VM-RESULT {kernel} {label} {test} {outcome}"),
         }
     }
+    println!(
+        "oxbpf-vm-init: {label} took {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     println!("OXBPF-VM-EXIT {kernel} {label} {status}");
 }
 
@@ -420,6 +440,11 @@ mod tests {
             filters: vec!["vm_".into(), "load".into()],
         };
         assert_eq!(Config::parse(&c.render()).unwrap(), c);
+        assert!(c.libtest_filters("oxbpf-tests:vm_lsm").is_empty());
+        assert_eq!(
+            c.libtest_filters("oxbpf-tests:malformed"),
+            ["vm_", "load"]
+        );
         assert!(Config::parse("binary x\n").is_err());
         assert!(Config::parse("frobnicate 1\nkernel k\n").is_err());
         assert!(Config::parse("module /m.ko\n").is_err(), "no kernel");
