@@ -46,9 +46,10 @@ use crate::target::Target;
 /// ```no_run
 /// use oxbpf::LightSkeleton;
 ///
-/// // A loader written by `oxbpf gen loader counter.bpf.o -o counter.loader`.
-/// static LOADER: &[u8] = include_bytes!("../../target/bpf/counter.loader");
-/// let skel = LightSkeleton::from_bytes(LOADER)?;
+/// // A loader written by `oxbpf gen loader counter.bpf.o -o counter.loader`;
+/// // a deployed binary embeds it with `include_bytes!("counter.loader")`.
+/// let bytes = std::fs::read("counter.loader").expect("a loader file");
+/// let skel = LightSkeleton::from_bytes(&bytes)?;
 /// let obj = skel.load()?;
 /// let prog = obj.program("handle_tp")?;
 /// # Ok::<(), oxbpf::Error>(())
