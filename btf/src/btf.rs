@@ -864,9 +864,12 @@ impl std::fmt::Debug for NameIndex {
 /// The single validating pass: bounds of every record, kind known, one
 /// offset per type. `BIG` is whether the blob is big-endian.
 fn index<const BIG: bool>(types: &[u8], start_id: u32) -> Result<Vec<u32>, Error> {
-    // Records are at least 12 bytes; average ~24 in vmlinux. Reserving for
-    // the average keeps reallocation rare without over-reserving for small blobs.
-    let mut offsets = Vec::with_capacity(types.len() / 20 + 1);
+    // Records are at least 12 bytes; they average 43.6 in this project's
+    // 6.18 vmlinux (126 610 types in 5.5 MB). Reserving one offset per 40
+    // bytes fits vmlinux without a reallocation and without holding much
+    // more than it needs (the heap target is libbpf's own index); blobs of
+    // smaller records grow the vector, and the slack is returned below.
+    let mut offsets = Vec::with_capacity(types.len() / 40 + 16);
     let len = types.len();
     let mut off = 0usize;
     while off < len {
@@ -913,6 +916,7 @@ fn index<const BIG: bool>(types: &[u8], start_id: u32) -> Result<Vec<u32>, Error
         offsets.push(off as u32);
         off += need;
     }
+    offsets.shrink_to_fit();
     Ok(offsets)
 }
 
