@@ -878,21 +878,20 @@ impl<'a> Decoder<'a> {
         let mut bytes = self.loader.blob.range(off, len)?.to_vec();
         let mut dynamic = BTreeMap::new();
         for w in self.writes_before(c, off, len) {
-            let rel = (w.at - off.0) as usize;
-            if w.cond.is_some()
-                || !fields.contains(&(rel, w.size))
-                || u64::from(w.at) < u64::from(off.0)
-            {
+            let rel = w.at.checked_sub(off.0).map(|r| r as usize);
+            let Some(rel) = rel.filter(|&r| w.cond.is_none() && fields.contains(&(r, w.size)))
+            else {
                 return Err(Error::insn(
                     w.pc,
                     format!(
-                        "stores {} bytes at offset {rel} of the {} of step %{k}, which is no \
-                         field set at run time",
+                        "stores {} bytes at {} into the {} of step %{k}, where no field is set \
+                         at run time",
                         w.size,
+                        BlobOff(w.at),
                         T::KERNEL_NAME
                     ),
                 ));
-            }
+            };
             if dynamic.insert(rel, w.val).is_some() {
                 return Err(Error::insn(
                     w.pc,
@@ -1264,8 +1263,13 @@ impl<'a> Decoder<'a> {
         // Run-time stores, by instruction.
         let mut stores: BTreeMap<usize, Vec<Write>> = BTreeMap::new();
         for w in self.writes_before(c, base, len) {
-            let rel = (w.at - base.0) as usize;
-            stores.entry(rel / 8).or_default().push(w);
+            let Some(rel) = w.at.checked_sub(base.0) else {
+                return Err(Error::insn(
+                    w.pc,
+                    format!("a store across the start of the instructions of step %{k}"),
+                ));
+            };
+            stores.entry(rel as usize / 8).or_default().push(w);
         }
         let mut patches = Vec::new();
         let bad = |i: usize, what: &str| Error::decode_step(k, format!("instruction {i}: {what}"));

@@ -212,3 +212,27 @@ fn an_instruction_no_loader_has_is_refused_with_its_index() {
     loader.insns[at] = Insn::alu64_imm(oxbpf_asm::opcode::alu::MUL, 3, 3);
     assert!(matches!(decode(&loader), Err(Error::DecodeInsn { insn, .. }) if insn.0 == at));
 }
+
+#[test]
+fn changed_instructions_never_panic_the_decoder() {
+    let (_, loader) = setup();
+    for i in 0..loader.insns.len() {
+        for m in 0..8 {
+            let mut l = loader.clone();
+            let x = &mut l.insns[i];
+            match m {
+                0 => x.off = x.off.wrapping_add(4),
+                1 => x.off = x.off.wrapping_sub(4),
+                2 => x.off = x.off.wrapping_add(8),
+                3 => x.imm ^= 1,
+                4 => x.imm = x.imm.wrapping_sub(8),
+                5 => x.set_dst((x.dst() + 1) & 0xf),
+                6 => x.set_src((x.src() + 1) & 0xf),
+                _ => x.code ^= 0x08,
+            }
+            // Refused or decoded (a change that keeps the loader's shape
+            // shows up in the plan), never a panic.
+            let _ = decode(&l);
+        }
+    }
+}
