@@ -232,7 +232,7 @@ mod tests {
         assert_eq!(bin.function_offset(&name, 0).unwrap(), off);
         // The bytes at that file offset are the code this process runs
         // for the function (read through /proc/self/mem).
-        let addr = oxbpf_elf_sym_test_target as usize as u64;
+        let addr = oxbpf_elf_sym_test_target as *const () as usize as u64;
         let code = &bin.data[off as usize..off as usize + 8];
         use std::io::{Read, Seek, SeekFrom};
         let mut mem = std::fs::File::open("/proc/self/mem").unwrap();

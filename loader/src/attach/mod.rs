@@ -65,6 +65,7 @@ pub(crate) enum Attached {
         /// The attachments.
         links: Vec<Link>,
         /// Spec ids of the USDT spec map to give back when dropped.
+        #[allow(dead_code, reason = "held to free the spec ids when dropped")]
         usdt: Option<usdt::SpecSlots>,
     },
 }
