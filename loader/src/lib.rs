@@ -33,6 +33,7 @@
 //! [`sys`] (the kernel interface).
 #![forbid(unsafe_code)]
 
+mod attach;
 mod error;
 mod exec;
 mod globals;
@@ -46,6 +47,11 @@ mod planner;
 mod program;
 mod target;
 
+pub use attach::{
+    Anchor, AttachAll, KprobeMultiOptions, NetfilterOptions, Skipped, TcAttachPoint,
+    TcFilterInfo, TcOptions, UprobeMultiOptions, UprobeOptions, UsdtArg, UsdtArgKind, UsdtNote,
+    UsdtOptions, XdpMode, parse_usdt_notes, tc_bpf_filters,
+};
 pub use error::{Error, Result, SourceLine};
 pub use globals::Global;
 pub use link::Link;

@@ -13,11 +13,11 @@ use crate::program::Program;
 /// An attached program. Dropping the link detaches it.
 #[derive(Debug)]
 pub struct Link {
-    kind: LinkKind,
+    pub(crate) kind: LinkKind,
 }
 
 #[derive(Debug)]
-enum LinkKind {
+pub(crate) enum LinkKind {
     /// A BPF link (`BPF_LINK_CREATE`, `BPF_RAW_TRACEPOINT_OPEN`).
     Bpf(LinkFd),
     /// A perf event carrying the program. With a BPF perf_event link
@@ -30,6 +30,9 @@ enum LinkKind {
         #[allow(dead_code, reason = "held to keep the attachment alive")]
         event: OwnedFd,
     },
+    /// An attachment that is not one BPF link (`BPF_PROG_ATTACH`, a tc
+    /// filter, a group of links): see [`crate::attach::Attached`].
+    Attached(crate::attach::Attached),
 }
 
 impl Link {
@@ -39,11 +42,9 @@ impl Link {
         match &self.kind {
             LinkKind::Bpf(fd) => Some(fd),
             LinkKind::PerfEvent { link, .. } => link.as_ref(),
+            LinkKind::Attached(_) => None,
         }
     }
-
-    /// Detaches now (the same as dropping the link).
-    pub fn detach(self) {}
 
     /// Starts reading an iterator link (from [`Program::attach_iter`]):
     /// `BPF_ITER_CREATE` gives a file whose reads run the program over
@@ -67,7 +68,15 @@ impl Program {
     /// `raw_tracepoint/<name>`, `tp_btf/<name>`, `iter/<target>`,
     /// `fentry/<func>`, `fexit/<func>`, `fmod_ret/<func>`, `lsm/<hook>`,
     /// `kprobe/<func>[+<offset>]`, `kretprobe/<func>`,
-    /// `kprobe.multi/<func>[,<func>...]`, `kretprobe.multi/...`).
+    /// `kprobe.multi/<func or pattern>[,...]`, `kretprobe.multi/...`,
+    /// `kprobe.session/...`, `ksyscall/<syscall>`, `kretsyscall/...`,
+    /// `uprobe/<binary>:<func>[+<offset>]`, `uretprobe/...`, `uprobe.s/...`,
+    /// `uprobe.multi/<binary>:<pattern>`, `uprobe.session/...`,
+    /// `usdt/<binary>:<provider>:<name>`, `tc/ingress`, `tcx/egress`...
+    /// need an interface, `cgroup/...` a cgroup: those have their own
+    /// methods). Patterns (`*`, `?`) are resolved against
+    /// `available_filter_functions` (kprobes) or the binary's symbols
+    /// (uprobes).
     pub fn attach(&self) -> Result<Link> {
         let fail = |reason: String| Error::AttachTarget {
             program: self.name.clone(),
@@ -125,15 +134,13 @@ impl Program {
                 self.attach_trampoline()
             }
             ProgType::KPROBE if def.attach_type == Some(AttachType::TRACE_KPROBE_MULTI) => {
-                if target.is_empty() || target.contains(['*', '?']) {
+                if target.is_empty() {
                     return Err(fail(format!(
-                        "section {:?}: auto-attach needs exact function names \
-                         ({}/<func>[,<func>...]; patterns are not supported)",
+                        "section {:?}: expected {}/<func or pattern>[,...]",
                         self.section, def.name
                     )));
                 }
-                let funcs: Vec<&str> = target.split(',').collect();
-                self.attach_kprobe_multi(&funcs, def.name.starts_with("kretprobe"))
+                crate::attach::kprobe::auto_kprobe_multi(self, def.name, target)
             }
             ProgType::KPROBE if matches!(def.name, "kprobe" | "kretprobe") => {
                 let (func, offset) = parse_kprobe_target(target).ok_or_else(|| {
@@ -154,10 +161,7 @@ impl Program {
                     self.attach_kprobe(func, offset)
                 }
             }
-            other => Err(Error::Unsupported {
-                what: format!("auto-attaching {other} programs"),
-                site: format!("program {} (section {})", self.name, self.section),
-            }),
+            _ => crate::attach::auto::attach_by_section(self, def),
         }
     }
 
