@@ -184,3 +184,42 @@ fn a_map_pinned_by_an_earlier_load_is_reused() {
             .contains(&id)
     );
 }
+
+#[test]
+fn a_program_the_verifier_refuses_comes_back_with_its_log() {
+    let _k = kernel_lock();
+    let mut plan = many(&Many {
+        maps: 3,
+        progs: 3,
+        pin: None,
+    });
+    // Program p1 reads r1 after a call clobbered it.
+    let k = plan
+        .ops
+        .iter()
+        .position(|op| matches!(op, Op::LoadProg(p) if p.name == "p1"))
+        .unwrap();
+    let Op::LoadProg(p) = &mut plan.ops[k] else {
+        unreachable!()
+    };
+    let n = p.insns.len();
+    p.insns[n - 2] = oxbpf::asm::Insn::mov64_reg(1, 1);
+    let file = generate(&plan, &GenOptions::default()).unwrap().to_bytes();
+    let fds = FdSnapshot::take();
+    let before = KernelObjects::take();
+    let err = LightSkeleton::from_bytes(&file)
+        .unwrap()
+        .load()
+        .unwrap_err();
+    match &err {
+        Error::Rejected { op, program, .. } => {
+            assert_eq!((*op, program.as_str()), (k, "p1"));
+        }
+        other => panic!("{other:?}"),
+    }
+    let log = err.verifier_log().expect("the verifier's log");
+    assert!(log.contains("R1 !read_ok"), "{log}");
+    fds.assert_no_leak("refused program");
+    let left = settled_new_objects(&before);
+    assert!(left.is_empty(), "left {left:?}");
+}
