@@ -12,9 +12,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsFd, AsRawFd};
 
-use attach_support::{
-    NetNs, RECEIVER_IP, VethPair, array_u64s, udp_bound, udp_drain, udp_send,
-};
+use attach_support::{NetNs, RECEIVER_IP, VethPair, array_u64s, udp_bound, udp_drain, udp_send};
 use oxbpf::sys::{AttachTarget, AttachType, Errno, LinkType};
 use oxbpf::{
     Anchor, NetfilterOptions, OpenObject, TcAttachPoint, TcFilterInfo, TcOptions, XdpMode,
@@ -35,8 +33,14 @@ fn xdp_link_passes_drops_updates_and_detaches() {
     let fds = FdSnapshot::take();
     {
         let net = VethPair::new("xdp");
-        let obj = OpenObject::open(object("net_attach")).unwrap().load().unwrap();
-        let other = OpenObject::open(object("xdp_count")).unwrap().load().unwrap();
+        let obj = OpenObject::open(object("net_attach"))
+            .unwrap()
+            .load()
+            .unwrap();
+        let other = OpenObject::open(object("xdp_count"))
+            .unwrap()
+            .load()
+            .unwrap();
         let prog = obj.program("xdp_udp").unwrap();
         let stats = obj.map("xdp_udp_stats").unwrap();
         let ifindex = net.receiver_ifindex();
@@ -78,10 +82,7 @@ fn xdp_link_passes_drops_updates_and_detaches() {
         assert_eq!(udp_drain(&drop_), 4);
         assert_eq!(array_u64s(stats), [5, 3], "the replaced program still ran");
         // xdp_count: [passed, dropped, bytes]: 4 frames of 14 + 20 + 8 + 10.
-        assert_eq!(
-            array_u64s(other.map("xdp_stats").unwrap()),
-            [4, 0, 4 * 52]
-        );
+        assert_eq!(array_u64s(other.map("xdp_stats").unwrap()), [4, 0, 4 * 52]);
 
         // BPF_LINK_DETACH: the program is gone at once.
         link.detach().unwrap();
@@ -99,7 +100,10 @@ fn tcx_programs_run_in_the_order_asked_and_revisions_are_checked() {
     let fds = FdSnapshot::take();
     {
         let net = VethPair::new("tcx");
-        let obj = OpenObject::open(object("net_attach")).unwrap().load().unwrap();
+        let obj = OpenObject::open(object("net_attach"))
+            .unwrap()
+            .load()
+            .unwrap();
         let first = obj.program("tcx_first").unwrap();
         let second = obj.program("tcx_second").unwrap();
         let (id1, id2) = (first.info().unwrap().id, second.info().unwrap().id);
@@ -132,10 +136,7 @@ fn tcx_programs_run_in_the_order_asked_and_revisions_are_checked() {
             .unwrap();
         let q = query();
         assert_eq!(q.prog_ids, [id1, id2]);
-        assert_eq!(
-            q.link_ids,
-            [l1.info().unwrap().id, l2.info().unwrap().id]
-        );
+        assert_eq!(q.link_ids, [l1.info().unwrap().id, l2.info().unwrap().id]);
         assert_eq!(l2.info().unwrap().tcx().unwrap().ifindex, ifindex);
         net.sender
             .run(|| udp_send(&format!("{RECEIVER_IP}:47003"), 3, b"x"));
@@ -180,7 +181,10 @@ fn legacy_clsact_filter_is_added_listed_and_removed() {
     let fds = FdSnapshot::take();
     {
         let net = VethPair::new("tc");
-        let obj = OpenObject::open(object("net_attach")).unwrap().load().unwrap();
+        let obj = OpenObject::open(object("net_attach"))
+            .unwrap()
+            .load()
+            .unwrap();
         let prog = obj.program("tc_udp").unwrap();
         let stats = obj.map("tc_udp_stats").unwrap();
         let ifindex = net.receiver_ifindex();
@@ -255,7 +259,10 @@ fn sk_lookup_steers_datagrams_to_the_socket_in_its_map() {
     let fds = FdSnapshot::take();
     {
         let ns = NetNs::new("sklookup");
-        let obj = OpenObject::open(object("sk_lookup")).unwrap().load().unwrap();
+        let obj = OpenObject::open(object("sk_lookup"))
+            .unwrap()
+            .load()
+            .unwrap();
         let prog = obj.program("steer_udp").unwrap();
         let target = ns.run(|| udp_bound("127.0.0.1:47101"));
         obj.map("steer_map")
@@ -280,7 +287,10 @@ fn sk_lookup_steers_datagrams_to_the_socket_in_its_map() {
         assert_eq!(array_u64s(obj.map("lookup_stats").unwrap()), [4]);
 
         // Only sk_lookup and flow_dissector programs go to a namespace.
-        let other = OpenObject::open(object("netfilter")).unwrap().load().unwrap();
+        let other = OpenObject::open(object("netfilter"))
+            .unwrap()
+            .load()
+            .unwrap();
         let err = other
             .program("nf_udp")
             .unwrap()
@@ -297,13 +307,17 @@ fn netfilter_hook_counts_and_drops() {
     let fds = FdSnapshot::take();
     {
         let ns = NetNs::new("nf");
-        let obj = OpenObject::open(object("netfilter")).unwrap().load().unwrap();
+        let obj = OpenObject::open(object("netfilter"))
+            .unwrap()
+            .load()
+            .unwrap();
         let prog = obj.program("nf_udp").unwrap();
         let opts = NetfilterOptions::new(NetfilterOptions::IPV4, NetfilterOptions::LOCAL_IN, -128);
         let link = ns.run(|| prog.attach_netfilter(&opts)).unwrap();
         let nf = link.info().unwrap().netfilter().unwrap();
         assert_eq!((nf.pf, nf.hooknum, nf.priority), (2, 1, -128));
-        let (acc, dropped) = ns.run(|| (udp_bound("127.0.0.1:47200"), udp_bound("127.0.0.1:47201")));
+        let (acc, dropped) =
+            ns.run(|| (udp_bound("127.0.0.1:47200"), udp_bound("127.0.0.1:47201")));
         ns.run(|| {
             udp_send("127.0.0.1:47200", 3, b"in");
             udp_send("127.0.0.1:47201", 2, b"out");
@@ -365,4 +379,54 @@ fn sockmap_programs_see_what_the_sockets_send_and_receive() {
         drop((client, server));
     }
     fds.assert_no_leak("sockmap");
+}
+
+#[test]
+fn flow_dissector_runs_for_its_namespace_only_while_attached() {
+    let _k = kernel_lock();
+    let fds = FdSnapshot::take();
+    {
+        let net = VethPair::new("flow");
+        // Receive packet steering hashes every packet veth-r receives,
+        // which makes the kernel dissect its flow.
+        attach_support::run(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &net.receiver.name,
+                "sh",
+                "-c",
+                "echo 1 > /sys/class/net/veth-r/queues/rx-0/rps_cpus",
+            ],
+        );
+        let obj = OpenObject::open(object("flow_dissector"))
+            .unwrap()
+            .load()
+            .unwrap();
+        let prog = obj.program("dissect_count").unwrap();
+        let stats = obj.map("dissect_stats").unwrap();
+        let rx = net
+            .receiver
+            .run(|| udp_bound(&format!("{RECEIVER_IP}:47300")));
+        let link = prog.attach_netns(net.receiver.file().as_fd()).unwrap();
+        assert_eq!(
+            link.info().unwrap().netns().unwrap().attach_type,
+            AttachType::FLOW_DISSECTOR
+        );
+        net.sender
+            .run(|| udp_send(&format!("{RECEIVER_IP}:47300"), 6, b"flow"));
+        assert_eq!(udp_drain(&rx), 6);
+        let seen = array_u64s(stats)[0];
+        assert!(
+            seen >= 6,
+            "6 packets received with RPS on, {seen} dissections"
+        );
+        drop(link);
+        net.sender
+            .run(|| udp_send(&format!("{RECEIVER_IP}:47300"), 3, b"flow"));
+        assert_eq!(udp_drain(&rx), 3);
+        assert_eq!(array_u64s(stats)[0], seen, "a detached dissector ran");
+    }
+    fds.assert_no_leak("flow_dissector");
 }

@@ -54,11 +54,7 @@ impl Link {
     pub fn unpin(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         // Refuse to remove something that is not a link pin.
-        let fd = oxbpf_syscalls::obj_get(path, 0).map_err(Error::syscall(format!(
-            "opening the pin {} to remove it",
-            path.display()
-        )))?;
-        LinkFd::from_owned(fd).map_err(Error::syscall(format!(
+        oxbpf_syscalls::link_get_pinned(path).map_err(Error::syscall(format!(
             "{} is not a pinned link",
             path.display()
         )))?;
@@ -72,12 +68,8 @@ impl Link {
     /// `Link` detaches nothing when dropped while the pin exists.
     pub fn from_pin(path: impl AsRef<Path>) -> Result<Link> {
         let path = path.as_ref();
-        let fd = oxbpf_syscalls::obj_get(path, 0).map_err(Error::syscall(format!(
+        let fd = oxbpf_syscalls::link_get_pinned(path).map_err(Error::syscall(format!(
             "opening the link pinned at {}",
-            path.display()
-        )))?;
-        let fd = LinkFd::from_owned(fd).map_err(Error::syscall(format!(
-            "{} is not a pinned link",
             path.display()
         )))?;
         Ok(Link::bpf(fd))

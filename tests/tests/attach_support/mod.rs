@@ -111,8 +111,20 @@ impl VethPair {
         let sender = NetNs::new(&format!("{tag}-s"));
         let receiver = NetNs::new(&format!("{tag}-r"));
         sender.ip(&[
-            "link", "add", "veth-s", "address", SENDER_MAC, "type", "veth", "peer", "name",
-            "veth-r", "address", RECEIVER_MAC, "netns", &receiver.name,
+            "link",
+            "add",
+            "veth-s",
+            "address",
+            SENDER_MAC,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "veth-r",
+            "address",
+            RECEIVER_MAC,
+            "netns",
+            &receiver.name,
         ]);
         for (ns, dev, addr, peer_ip, peer_mac) in [
             (&sender, "veth-s", SENDER_IP, RECEIVER_IP, RECEIVER_MAC),
@@ -121,14 +133,27 @@ impl VethPair {
             run(
                 "ip",
                 &[
-                    "netns", "exec", &ns.name, "sysctl", "-q", "-w",
+                    "netns",
+                    "exec",
+                    &ns.name,
+                    "sysctl",
+                    "-q",
+                    "-w",
                     &format!("net.ipv6.conf.{dev}.disable_ipv6=1"),
                 ],
             );
             ns.ip(&["addr", "add", &format!("{addr}/24"), "dev", dev]);
             ns.ip(&["link", "set", dev, "up"]);
             ns.ip(&[
-                "neigh", "replace", peer_ip, "lladdr", peer_mac, "dev", dev, "nud", "permanent",
+                "neigh",
+                "replace",
+                peer_ip,
+                "lladdr",
+                peer_mac,
+                "dev",
+                dev,
+                "nud",
+                "permanent",
             ]);
         }
         VethPair { sender, receiver }
