@@ -25,6 +25,20 @@ pub struct KprobeMultiOptions {
     pub cookies: Vec<u64>,
 }
 
+impl KprobeMultiOptions {
+    /// At the functions' returns.
+    pub fn return_probe(mut self) -> Self {
+        self.retprobe = true;
+        self
+    }
+
+    /// With one cookie per function.
+    pub fn with_cookies(mut self, cookies: Vec<u64>) -> Self {
+        self.cookies = cookies;
+        self
+    }
+}
+
 /// Whether `name` matches the glob `pattern` (`*`: any run, `?`: any one
 /// character; nothing else is special).
 pub(crate) fn glob_match(pattern: &str, name: &str) -> bool {

@@ -111,6 +111,14 @@ pub struct NetfilterOptions {
 }
 
 impl NetfilterOptions {
+    /// With IP defragmentation before the program.
+    pub fn with_defrag(mut self) -> Self {
+        self.defrag = true;
+        self
+    }
+}
+
+impl NetfilterOptions {
     /// `NFPROTO_IPV4`.
     pub const IPV4: u32 = 2;
     /// `NFPROTO_IPV6`.

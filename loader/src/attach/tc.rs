@@ -62,6 +62,20 @@ pub struct TcOptions {
     pub priority: u16,
 }
 
+impl TcOptions {
+    /// With filter handle `handle`.
+    pub fn with_handle(mut self, handle: u32) -> Self {
+        self.handle = handle;
+        self
+    }
+
+    /// With filter priority `priority`.
+    pub fn with_priority(mut self, priority: u16) -> Self {
+        self.priority = priority;
+        self
+    }
+}
+
 impl Default for TcOptions {
     /// Handle 1, priority 1.
     fn default() -> TcOptions {

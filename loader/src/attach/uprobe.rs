@@ -33,6 +33,31 @@ pub struct UprobeOptions {
     pub cookie: u64,
 }
 
+impl UprobeOptions {
+    /// Only process `pid`.
+    pub fn with_pid(mut self, pid: i32) -> Self {
+        self.pid = Some(pid);
+        self
+    }
+    /// At the function's return.
+    pub fn return_probe(mut self) -> Self {
+        self.retprobe = true;
+        self
+    }
+
+    /// With a reference counter (semaphore) at file offset `offset`.
+    pub fn with_ref_ctr_offset(mut self, offset: u64) -> Self {
+        self.ref_ctr_offset = offset;
+        self
+    }
+
+    /// With BPF cookie `cookie`.
+    pub fn with_cookie(mut self, cookie: u64) -> Self {
+        self.cookie = cookie;
+        self
+    }
+}
+
 /// How [`Program::attach_uprobe_multi`] attaches.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -45,6 +70,31 @@ pub struct UprobeMultiOptions {
     pub cookies: Vec<u64>,
     /// One reference counter offset per probe, or empty.
     pub ref_ctr_offsets: Vec<u64>,
+}
+
+impl UprobeMultiOptions {
+    /// Only process `pid`.
+    pub fn with_pid(mut self, pid: i32) -> Self {
+        self.pid = Some(pid);
+        self
+    }
+    /// At the function's return.
+    pub fn return_probe(mut self) -> Self {
+        self.retprobe = true;
+        self
+    }
+
+    /// With one cookie per probe.
+    pub fn with_cookies(mut self, cookies: Vec<u64>) -> Self {
+        self.cookies = cookies;
+        self
+    }
+
+    /// With one reference counter offset per probe.
+    pub fn with_ref_ctr_offsets(mut self, offsets: Vec<u64>) -> Self {
+        self.ref_ctr_offsets = offsets;
+        self
+    }
 }
 
 /// `<binary>:<func>[+<offset>]` of a `uprobe/...` section →

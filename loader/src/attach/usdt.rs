@@ -91,6 +91,20 @@ pub struct UsdtOptions {
     pub cookie: u64,
 }
 
+impl UsdtOptions {
+    /// Only process `pid`.
+    pub fn with_pid(mut self, pid: i32) -> Self {
+        self.pid = Some(pid);
+        self
+    }
+
+    /// With `cookie` for `bpf_usdt_cookie()`.
+    pub fn with_cookie(mut self, cookie: u64) -> Self {
+        self.cookie = cookie;
+        self
+    }
+}
+
 /// x86_64 registers: every name (64, 32, 16, 8-bit) → the offset of the
 /// full register in `struct pt_regs`.
 const X86_64_REGS: &[(&[&str], u16)] = &[
