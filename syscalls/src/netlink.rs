@@ -299,6 +299,26 @@ impl Netlink {
     }
 }
 
+/// The index of network interface `name` in the calling thread's network
+/// namespace (`SIOCGIFINDEX`).
+pub fn ifindex(name: &str) -> Result<u32> {
+    if name.is_empty() || name.len() >= 16 || name.contains(['/', '\0']) {
+        return Err(Error::invalid(format!("interface name {name:?}")));
+    }
+    let sock = rustix::net::socket_with(
+        AddressFamily::INET,
+        SocketType::DGRAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .map_err(|e| io_err("opening a socket for", e))?;
+    rustix::net::netdevice::name_to_index(&sock, name).map_err(|e| Error::Io {
+        what: "looking up the index of interface",
+        path: PathBuf::from(name),
+        source: std::io::Error::from_raw_os_error(e.raw_os_error()),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -358,24 +378,4 @@ mod tests {
         assert_eq!(replies.len(), 1);
         assert_eq!(replies[0].msg_type, 16); // RTM_NEWLINK
     }
-}
-
-/// The index of network interface `name` in the calling thread's network
-/// namespace (`SIOCGIFINDEX`).
-pub fn ifindex(name: &str) -> Result<u32> {
-    if name.is_empty() || name.len() >= 16 || name.contains(['/', '\0']) {
-        return Err(Error::invalid(format!("interface name {name:?}")));
-    }
-    let sock = rustix::net::socket_with(
-        AddressFamily::INET,
-        SocketType::DGRAM,
-        SocketFlags::CLOEXEC,
-        None,
-    )
-    .map_err(|e| io_err("opening a socket for", e))?;
-    rustix::net::netdevice::name_to_index(&sock, name).map_err(|e| Error::Io {
-        what: "looking up the index of interface",
-        path: PathBuf::from(name),
-        source: std::io::Error::from_raw_os_error(e.raw_os_error()),
-    })
 }
