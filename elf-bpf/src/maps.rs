@@ -66,6 +66,81 @@ pub struct MapDef {
     /// Initial slots from `.values = { [i] = &map_or_prog }`: what to store
     /// at each index once the map and its values exist.
     pub init: Vec<(u32, MapInit)>,
+    /// For a struct_ops map: the struct it implements.
+    pub struct_ops: Option<Box<StructOps>>,
+}
+
+/// A struct_ops map: a kernel struct of function pointers (and data)
+/// that the object fills with its programs, registered with the kernel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StructOps {
+    /// The struct's name (`tcp_congestion_ops`): the kernel type it
+    /// implements, and the value type `bpf_struct_ops_<name>`.
+    pub type_name: String,
+    /// The struct in the object's BTF.
+    pub local_type: TypeId,
+    /// The struct's image as the object initializes it.
+    pub data: Vec<u8>,
+    /// Members pointing to programs: byte offset in `data`, program name.
+    pub funcs: Vec<(u32, String)>,
+    /// From `.struct_ops.link`: registered by creating a link, not by the
+    /// map update.
+    pub link: bool,
+}
+
+impl MapDef {
+    /// A struct_ops map definition (value size known only from the kernel).
+    pub(crate) fn struct_ops(
+        name: &str,
+        ops: StructOps,
+        section_index: usize,
+        section_offset: u64,
+    ) -> MapDef {
+        MapDef {
+            name: name.to_owned(),
+            map_type: MapType::STRUCT_OPS,
+            key_size: 4,
+            value_size: 0,
+            max_entries: 1,
+            map_flags: 0,
+            numa_node: 0,
+            map_extra: 0,
+            pinning: Pinning::None,
+            btf_key_type: None,
+            btf_value_type: None,
+            inner: None,
+            syntax: MapSyntax::Btf,
+            section_index,
+            section_offset,
+            def_size: ops.data.len() as u64,
+            values_offset: None,
+            init: Vec::new(),
+            struct_ops: Some(Box::new(ops)),
+        }
+    }
+}
+
+/// The type of the VAR `name` in the DATASEC `section`.
+pub(crate) fn datasec_var_type(btf: &Btf<'_>, section: &str, name: &str) -> Result<TypeId> {
+    let btf_err = |e| Error::btf(format!("{section} variable {name}"), e);
+    let datasec = btf
+        .find_by_name_kind(section, Kind::Datasec)
+        .map_err(btf_err)?
+        .ok_or_else(|| Error::map(name, format!("no {section} DATASEC in BTF")))?;
+    let Type::Datasec(sec) = btf.type_by_id(datasec).map_err(btf_err)? else {
+        return Err(Error::map(name, format!("{section} is not a DATASEC")));
+    };
+    for v in sec.vars() {
+        if let Type::Var(var) = btf.type_by_id(v.ty).map_err(btf_err)? {
+            if btf.name(v.ty).map_err(btf_err)? == name {
+                return btf.skip_mods_and_typedefs(var.ty).map_err(btf_err);
+            }
+        }
+    }
+    Err(Error::map(
+        name,
+        format!("no VAR of this name in the {section} DATASEC"),
+    ))
 }
 
 /// What an initial slot of a map-in-map or prog array holds.
@@ -132,6 +207,7 @@ pub(crate) fn legacy_map_def(
         def_size: bytes.len() as u64,
         values_offset: None,
         init: Vec::new(),
+        struct_ops: None,
     })
 }
 
@@ -200,6 +276,7 @@ fn map_def_from_struct(btf: &Btf<'_>, name: &str, ty: TypeId, depth: u32) -> Res
         def_size: u64::from(st.size()),
         values_offset: None,
         init: Vec::new(),
+        struct_ops: None,
     };
     let mut key_size = None;
     let mut value_size = None;

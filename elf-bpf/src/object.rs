@@ -201,6 +201,7 @@ enum Role {
     Data(usize),
     BtfMaps,
     LegacyMaps,
+    StructOps { link: bool },
 }
 
 /// Parsing context shared by the steps of [`Object::parse`].
@@ -310,6 +311,7 @@ impl Object {
         obj.read_maps(&ctx)?;
         obj.read_relocations(&ctx)?;
         obj.read_map_values(&ctx)?;
+        obj.read_struct_ops(&ctx)?;
         Ok(obj)
     }
 
@@ -356,6 +358,10 @@ impl Object {
                 Role::Other
             } else if name == ".maps" {
                 Role::BtfMaps
+            } else if name == ".struct_ops" || name == ".struct_ops.link" {
+                Role::StructOps {
+                    link: name.ends_with(".link"),
+                }
             } else if name == "maps" || name.starts_with("maps/") {
                 Role::LegacyMaps
             } else if let Some(kind) = data_kind(&name, sh_type) {
@@ -549,6 +555,107 @@ impl Object {
                     }
                 }
                 _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads `.struct_ops` and `.struct_ops.link` sections: each variable
+    /// is a struct_ops map whose value is the struct's image, its function
+    /// pointers relocated to programs.
+    fn read_struct_ops(&mut self, ctx: &Ctx<'_>) -> Result<()> {
+        for index in 0..ctx.roles.len() {
+            let Role::StructOps { link } = ctx.roles[index] else {
+                continue;
+            };
+            let section = ctx.section_name(index);
+            let bytes = ctx.section_data(index)?;
+            let btf = self
+                .btf
+                .as_ref()
+                .ok_or_else(|| Error::section(&section, "struct_ops maps need a .BTF section"))?;
+            for (name, sym) in ctx.symbols_in(index)? {
+                let offset = sym.st_value(ctx.endian);
+                let size = sym.st_size(ctx.endian);
+                let data = offset
+                    .checked_add(size)
+                    .and_then(|end| bytes.get(offset as usize..end as usize))
+                    .ok_or_else(|| Error::Symbol {
+                        section: section.clone(),
+                        symbol: name.clone(),
+                        reason: format!("{offset}+{size} past section end {}", bytes.len()),
+                    })?;
+                let local_type = maps::datasec_var_type(btf, &section, &name)?;
+                let type_name = btf
+                    .name(local_type)
+                    .map_err(|e| Error::btf(format!("struct_ops map {name}"), e))?
+                    .to_owned();
+                if type_name.is_empty() {
+                    return Err(Error::map(
+                        &name,
+                        "a struct_ops map needs a named struct type",
+                    ));
+                }
+                self.maps.push(MapDef::struct_ops(
+                    &name,
+                    maps::StructOps {
+                        type_name,
+                        local_type,
+                        data: data.to_vec(),
+                        funcs: Vec::new(),
+                        link,
+                    },
+                    index,
+                    offset,
+                ));
+            }
+        }
+        // Function pointers: ABS64 relocations of the struct_ops sections.
+        for (_, header) in ctx.sections.enumerate() {
+            let Some((rels, _)) = header.rel(ctx.endian, ctx.data)? else {
+                continue;
+            };
+            let target = header.sh_info(ctx.endian) as usize;
+            if !matches!(ctx.roles.get(target), Some(Role::StructOps { .. })) {
+                continue;
+            }
+            let section = ctx.section_name(target);
+            for rel in rels {
+                let offset = rel.r_offset(ctx.endian);
+                let bad = |reason: String| Error::Relocation {
+                    section: section.clone(),
+                    offset,
+                    reason,
+                };
+                let sym_index = rel.r_sym(ctx.endian) as usize;
+                let sym = ctx
+                    .symbols
+                    .symbol(SymbolIndex(sym_index))
+                    .map_err(|_| bad(format!("symbol index {sym_index} out of range")))?;
+                let (value, sym_section) = (sym.st_value(ctx.endian), ctx.symbol_section(sym));
+                let prog = self
+                    .programs
+                    .iter()
+                    .find(|p| {
+                        Some(p.function.section_index) == sym_section && p.function.offset == value
+                    })
+                    .ok_or_else(|| bad("a struct_ops member that points to no program".into()))?
+                    .name()
+                    .to_owned();
+                let map = self
+                    .maps
+                    .iter_mut()
+                    .find(|m| {
+                        m.section_index == target
+                            && offset >= m.section_offset
+                            && offset < m.section_offset + m.def_size
+                    })
+                    .ok_or_else(|| bad("not inside any struct_ops variable".into()))?;
+                let at = u32::try_from(offset - map.section_offset)
+                    .map_err(|_| bad("offset too large".into()))?;
+                if let Some(ops) = map.struct_ops.as_mut() {
+                    ops.funcs.push((at, prog));
+                }
             }
         }
         Ok(())

@@ -271,7 +271,11 @@ impl Gen<'_> {
                     Words::Found { id, module_fd }
                 }
                 Op::FindKsym(_) => Words::Addr,
-                Op::UpdateElem(_) | Op::Freeze(_) | Op::Pin(_) | Op::SetFd(_) => Words::None,
+                Op::UpdateElem(_)
+                | Op::Freeze(_)
+                | Op::Pin(_)
+                | Op::SetFd(_)
+                | Op::StructOpsValue(_) => Words::None,
             };
             self.words.push(words);
         }
@@ -463,6 +467,10 @@ impl Gen<'_> {
             }
             Op::LoadProg(p) => self.load_prog(k, p),
             Op::SetFd(set) => self.set_fd(k, set),
+            Op::StructOpsValue(_) => Err(Error::unsupported(
+                "struct_ops maps (their value needs program fds written at load time)",
+                site(k, op),
+            )),
             Op::FindBtfId(f) => self.find_btf_id(k, f),
             Op::FindKsym(f) => self.find_ksym(k, f),
             Op::ReuseMap(r) => {
@@ -507,6 +515,12 @@ impl Gen<'_> {
 
     fn create_map(&mut self, k: usize, m: &CreateMap) -> Result<Step, Error> {
         check_kernel_name(k, "map", &m.kernel_name)?;
+        if m.btf_vmlinux_value_type.is_some() {
+            return Err(Error::unsupported(
+                "struct_ops maps",
+                format!("%{k} map_create {:?}", m.name),
+            ));
+        }
         if m.btf.is_none() && (m.btf_key_type_id != 0 || m.btf_value_type_id != 0) {
             return Err(Error::step(k, "BTF type ids without a BTF object"));
         }

@@ -156,6 +156,15 @@ pub enum Error {
         kind: oxbpf_btf::Kind,
     },
 
+    /// A struct_ops map cannot be laid out for the target kernel.
+    #[error("struct_ops map {map}: {reason}")]
+    StructOps {
+        /// The map.
+        map: String,
+        /// Why.
+        reason: String,
+    },
+
     /// A kconfig extern cannot be given a value.
     #[error("kconfig extern {name}: {reason}")]
     Kconfig {

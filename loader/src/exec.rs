@@ -174,6 +174,20 @@ fn run_ops(plan: &Plan, target: &Target, pinned: &mut Vec<String>) -> Result<Exe
                 }
                 Some(Created::Address(found.unwrap_or(0)))
             }
+            Op::StructOpsValue(v) => {
+                let mut value = v.value.clone();
+                for &(at, prog) in &v.progs {
+                    let fd = match done.slots.get(prog.index()) {
+                        Some(Some(Created::Prog(p))) => u64::from(fd_u32(p)),
+                        _ => unreachable!("validated plan: {prog} is a program"),
+                    };
+                    // `Plan::validate` checked the slot lies in the value.
+                    value[at as usize..at as usize + 8].copy_from_slice(&fd.to_ne_bytes());
+                }
+                oxbpf_syscalls::map_update_elem(done.map(v.map), &0u32.to_ne_bytes(), &value, 0)
+                    .map_err(step)?;
+                None
+            }
             Op::SetFd(set) => {
                 let fd = match done.slots.get(set.value.index()) {
                     Some(Some(Created::Map(m))) => fd_u32(m),
@@ -213,6 +227,7 @@ fn describe(op: &Op) -> String {
         Op::FindBtfId(b) => format!("btf_find {:?} {}", b.name, b.kind),
         Op::FindKsym(k) => format!("ksym_find {:?}", k.name),
         Op::SetFd(set) => format!("map_set_fd {} key {}", set.map, set.key),
+        Op::StructOpsValue(v) => format!("struct_ops {}", v.map),
     }
 }
 
@@ -294,6 +309,10 @@ fn create_map(m: &CreateMap, done: &Executed) -> oxbpf_syscalls::Result<MapFd> {
     }
     if let Some(inner) = m.inner_map {
         attr.inner_map_fd = fd_u32(done.map(inner));
+    }
+    if let Some(value_type) = m.btf_vmlinux_value_type {
+        // A required lookup: had it failed, its step would have.
+        attr.btf_vmlinux_value_type_id = done.btf_id(value_type).unwrap_or(0);
     }
     oxbpf_syscalls::map_create(&attr)
 }

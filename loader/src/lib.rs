@@ -45,12 +45,13 @@ mod object;
 mod open;
 mod planner;
 mod program;
+mod struct_ops;
 mod target;
 
 pub use attach::{
-    Anchor, AttachAll, KprobeMultiOptions, NetfilterOptions, Skipped, TcAttachPoint,
-    TcFilterInfo, TcOptions, UprobeMultiOptions, UprobeOptions, UsdtArg, UsdtArgKind, UsdtNote,
-    UsdtOptions, XdpMode, parse_usdt_notes, tc_bpf_filters,
+    Anchor, AttachAll, KprobeMultiOptions, NetfilterOptions, Skipped, TcAttachPoint, TcFilterInfo,
+    TcOptions, UprobeMultiOptions, UprobeOptions, UsdtArg, UsdtArgKind, UsdtNote, UsdtOptions,
+    XdpMode, parse_usdt_notes, tc_bpf_filters,
 };
 pub use error::{Error, Result, SourceLine};
 pub use globals::Global;

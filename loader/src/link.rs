@@ -30,19 +30,31 @@ pub(crate) enum LinkKind {
         #[allow(dead_code, reason = "held to keep the attachment alive")]
         event: OwnedFd,
     },
+    /// A struct_ops map registered by writing its value; dropping the
+    /// registration unregisters it.
+    StructOps(
+        #[allow(dead_code, reason = "unregisters when dropped")] crate::struct_ops::Registration,
+    ),
     /// An attachment that is not one BPF link (`BPF_PROG_ATTACH`, a tc
     /// filter, a group of links): see [`crate::attach::Attached`].
     Attached(crate::attach::Attached),
 }
 
 impl Link {
+    /// A link owning a struct_ops registration.
+    pub(crate) fn from_struct_ops(registration: crate::struct_ops::Registration) -> Link {
+        Link {
+            kind: LinkKind::StructOps(registration),
+        }
+    }
+
     /// The BPF link fd, when the attachment is a BPF link (not a bare perf
     /// event of an old kernel).
     pub fn link_fd(&self) -> Option<&LinkFd> {
         match &self.kind {
             LinkKind::Bpf(fd) => Some(fd),
             LinkKind::PerfEvent { link, .. } => link.as_ref(),
-            LinkKind::Attached(_) => None,
+            LinkKind::StructOps(_) | LinkKind::Attached(_) => None,
         }
     }
 

@@ -18,6 +18,7 @@ use crate::program::Program;
 pub struct Object {
     name: String,
     pub(crate) globals: Vec<crate::globals::Global>,
+    pub(crate) struct_ops: Vec<crate::struct_ops::Named>,
     maps: Vec<Map>,
     programs: Vec<Program>,
     btf: Option<BtfFd>,
@@ -64,7 +65,17 @@ impl Object {
             Some(Created::Btf(fd)) => Some(fd),
             _ => None,
         };
+        let struct_ops = layout
+            .struct_ops
+            .iter()
+            .map(|p| crate::struct_ops::Named {
+                name: open.elf.maps[p.map].name.clone(),
+                value: p.value.clone(),
+                progs: p.progs.clone(),
+            })
+            .collect();
         Ok(Object {
+            struct_ops,
             globals: crate::globals::collect(&open.elf),
             name: open.name,
             maps,
@@ -84,6 +95,7 @@ impl Object {
         Object {
             name,
             globals: Vec::new(),
+            struct_ops: Vec::new(),
             maps,
             programs,
             btf,

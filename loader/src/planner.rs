@@ -9,14 +9,15 @@ use std::collections::HashMap;
 
 use oxbpf_elf_bpf::{
     DataKind, ExternKind, Function, KCONFIG_SECTION, MapDef, MapInit, Pinning, RelocTarget,
-    Relocation,
+    Relocation, StructOps,
 };
 use oxbpf_plan::{
     CreateMap, FindBtfId, FindKsym, Freeze, FuncInfo, InsnIdx, LineInfo, LoadBtf, LoadProg, Op,
-    Patch, PatchKind, Pin, Plan, Poisoned, Produces, Ref, ReuseMap, SetFd, UpdateElem,
+    Patch, PatchKind, Pin, Plan, Poisoned, Produces, Ref, ReuseMap, SetFd, StructOpsValue,
+    UpdateElem,
 };
 use oxbpf_reloc::{CandidateCache, CoreRelocator, Placed, link_program};
-use oxbpf_syscalls::MapType;
+use oxbpf_syscalls::{AttachType, MapType, ProgType};
 
 use crate::error::{Error, Result};
 use crate::open::OpenObject;
@@ -26,6 +27,8 @@ use crate::target::Target;
 const BPF_F_RDONLY_PROG: u32 = 1 << 7;
 /// `BPF_F_MMAPABLE`: the map's value can be mmapped.
 const BPF_F_MMAPABLE: u32 = 1 << 10;
+/// `BPF_F_LINK`: a struct_ops map registered through a link.
+const BPF_F_LINK: u32 = 1 << 13;
 /// `BPF_F_SLEEPABLE` program flag.
 const BPF_F_SLEEPABLE: u32 = 1 << 4;
 /// `BPF_F_XDP_HAS_FRAGS` program flag.
@@ -45,6 +48,8 @@ pub(crate) struct Layout {
     pub(crate) btf: Option<Ref>,
     /// The `.kconfig` map, if the object has kconfig externs.
     pub(crate) kconfig: Option<Ref>,
+    /// struct_ops maps whose value is written when they are attached.
+    pub(crate) struct_ops: Vec<crate::struct_ops::Pending>,
 }
 
 struct Builder<'a> {
@@ -58,6 +63,12 @@ struct Builder<'a> {
     lookups: HashMap<(String, LookupKind), Ref>,
     /// CO-RE candidates, shared by all programs of the object.
     core_cache: CandidateCache,
+    /// struct_ops programs: the kernel struct they implement a member of
+    /// (its `btf_find`) and that member's index.
+    struct_ops_progs: HashMap<String, (Ref, u32)>,
+    /// struct_ops values to write once programs exist: (index of the map,
+    /// value, (offset, program) slots).
+    struct_ops_values: Vec<(usize, Vec<u8>, Vec<(u32, String)>)>,
 }
 
 /// What an extern lookup asks for.
@@ -65,6 +76,7 @@ struct Builder<'a> {
 enum LookupKind {
     Var,
     Func,
+    Struct,
     Address,
 }
 
@@ -100,6 +112,8 @@ pub(crate) fn build_with_layout(obj: &OpenObject, target: &Target) -> Result<(Pl
         layout: Layout::default(),
         lookups: HashMap::new(),
         core_cache: CandidateCache::new(),
+        struct_ops_progs: HashMap::new(),
+        struct_ops_values: Vec::new(),
     };
     b.load_btf();
     b.create_maps()?;
@@ -173,6 +187,9 @@ impl Builder<'_> {
                 let inner_attrs = self.map_attrs(inner)?;
                 create.inner_map = Some(self.plan.push(Op::CreateMap(inner_attrs)));
             }
+            if let Some(ops) = &def.struct_ops {
+                self.plan_struct_ops(i, &def.name, ops, &mut create)?;
+            }
             let r = self.plan.push(Op::CreateMap(create));
             debug_assert_eq!(self.layout.maps.len(), i);
             self.layout.maps.push(r);
@@ -180,6 +197,52 @@ impl Builder<'_> {
                 self.plan.push(Op::Pin(Pin { object: r, path }));
             }
         }
+        Ok(())
+    }
+
+    /// A struct_ops map: its value laid out for the target kernel, its
+    /// programs bound to the members they implement.
+    fn plan_struct_ops(
+        &mut self,
+        index: usize,
+        name: &str,
+        ops: &StructOps,
+        create: &mut CreateMap,
+    ) -> Result<()> {
+        let local = self.btf().ok_or_else(|| Error::StructOps {
+            map: name.to_owned(),
+            reason: "struct_ops maps need the object's BTF".into(),
+        })?;
+        let layout = crate::struct_ops::layout(name, ops, local, self.target.vmlinux()?)?;
+        create.value_size = layout.value.len() as u32;
+        create.btf_vmlinux_value_type =
+            Some(self.lookup(&layout.value_type, LookupKind::Struct, false));
+        // The kernel wants a BTF object with the vmlinux value type id,
+        // though it describes nothing of the map: the object's.
+        (create.btf, create.btf_key_type_id, create.btf_value_type_id) = (self.layout.btf, 0, 0);
+        if ops.link {
+            create.map_flags |= BPF_F_LINK;
+        }
+        let kernel_struct = self.lookup(&ops.type_name, LookupKind::Struct, false);
+        let mut slots = Vec::new();
+        for (at, prog, member) in layout.progs {
+            match self.struct_ops_progs.get(&prog) {
+                Some(&(s, m)) if (s, m) != (kernel_struct, member) => {
+                    return Err(Error::StructOps {
+                        map: name.to_owned(),
+                        reason: format!(
+                            "program {prog} implements two different struct_ops members"
+                        ),
+                    });
+                }
+                _ => {
+                    self.struct_ops_progs
+                        .insert(prog.clone(), (kernel_struct, member));
+                }
+            }
+            slots.push((at, prog));
+        }
+        self.struct_ops_values.push((index, layout.value, slots));
         Ok(())
     }
 
@@ -305,6 +368,39 @@ impl Builder<'_> {
     /// (`.values = { ... }`), once every map and program exists.
     fn fill_initial_slots(&mut self) -> Result<()> {
         let obj = self.obj;
+        for (index, value, slots) in std::mem::take(&mut self.struct_ops_values) {
+            let def = &obj.elf.maps[index];
+            let mut progs = Vec::new();
+            for (at, name) in &slots {
+                let loaded = obj
+                    .elf
+                    .programs
+                    .iter()
+                    .position(|p| p.name() == name)
+                    .and_then(|i| self.layout.programs[i]);
+                let r = loaded.ok_or_else(|| Error::StructOps {
+                    map: def.name.clone(),
+                    reason: format!("its program {name} is not loaded"),
+                })?;
+                progs.push((*at, r));
+            }
+            if def.struct_ops.as_ref().is_some_and(|o| o.link) {
+                // A link map takes its value now; the link registers it.
+                self.plan.push(Op::StructOpsValue(StructOpsValue {
+                    map: self.layout.maps[index],
+                    value,
+                    progs,
+                }));
+            } else {
+                // Writing the value registers the struct: that is attaching,
+                // done by `Object::attach_struct_ops`, not by loading.
+                self.layout.struct_ops.push(crate::struct_ops::Pending {
+                    map: index,
+                    value,
+                    progs: slots,
+                });
+            }
+        }
         for (i, def) in obj.elf.maps.iter().enumerate() {
             let map = self.layout.maps[i];
             if matches!(self.plan.op(map), Some(Op::ReuseMap(_))) && !def.init.is_empty() {
@@ -356,6 +452,11 @@ impl Builder<'_> {
                 kind: Kind::Func,
                 optional,
             }),
+            LookupKind::Struct => Op::FindBtfId(FindBtfId {
+                name: name.to_owned(),
+                kind: Kind::Struct,
+                optional,
+            }),
             LookupKind::Address => Op::FindKsym(FindKsym {
                 name: name.to_owned(),
                 optional,
@@ -397,7 +498,17 @@ impl Builder<'_> {
                 if def.xdp_frags {
                     load.prog_flags |= BPF_F_XDP_HAS_FRAGS;
                 }
-                if def.needs_btf_target && prog.prog_type() == Some(def.prog_type) {
+                if prog_type == ProgType::STRUCT_OPS {
+                    let &(kernel_struct, member) = self
+                        .struct_ops_progs
+                        .get(prog.name())
+                        .ok_or_else(|| Error::AttachTarget {
+                            program: prog.name().to_owned(),
+                            reason: "no struct_ops map uses this struct_ops program".into(),
+                        })?;
+                    load.attach_btf = Some(kernel_struct);
+                    load.expected_attach_type = Some(AttachType(member));
+                } else if def.needs_btf_target && prog.prog_type() == Some(def.prog_type) {
                     let find = attach_btf_target(prog.name(), def.name, &elf.attach_target)?;
                     load.attach_btf = Some(self.plan.push(Op::FindBtfId(find)));
                 }

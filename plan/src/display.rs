@@ -47,6 +47,13 @@ fn write_op(f: &mut Formatter<'_>, op: &Op) -> fmt::Result {
             }
             Ok(())
         }
+        Op::StructOpsValue(v) => {
+            write!(f, "{} value {} bytes", v.map, v.value.len())?;
+            for (at, r) in &v.progs {
+                write!(f, " +{at}:{r}")?;
+            }
+            Ok(())
+        }
         Op::SetFd(set) => write!(f, "{} key {} <- fd {}", set.map, set.key, set.value),
         Op::FindKsym(k) => write!(f, "{:?}{}", k.name, if k.optional { " (weak)" } else { "" }),
         Op::CreateMap(m) => {
@@ -77,6 +84,9 @@ fn write_op(f: &mut Formatter<'_>, op: &Op) -> fmt::Result {
             if let Some(inner) = m.inner_map {
                 write!(f, " inner {inner}")?;
             }
+            if let Some(v) = m.btf_vmlinux_value_type {
+                write!(f, " vmlinux_value_type {v}")?;
+            }
             Ok(())
         }
         Op::UpdateElem(u) => {
@@ -95,8 +105,14 @@ fn write_op(f: &mut Formatter<'_>, op: &Op) -> fmt::Result {
         Op::Freeze(z) => write!(f, "{}", z.map),
         Op::LoadProg(p) => {
             write!(f, "{:?} {}", p.name, p.prog_type)?;
-            if let Some(at) = p.expected_attach_type {
-                write!(f, " attach {at}")?;
+            match p.expected_attach_type {
+                // A struct_ops program's "attach type" is the index of the
+                // member it implements.
+                Some(at) if p.prog_type == oxbpf_syscalls::ProgType::STRUCT_OPS => {
+                    write!(f, " member {}", at.0)?
+                }
+                Some(at) => write!(f, " attach {at}")?,
+                None => {}
             }
             write!(f, " {} insns license {:?}", p.insns.len(), p.license)?;
             if p.kernel_name != p.name {

@@ -89,6 +89,10 @@ pub enum Op {
     /// `BPF_MAP_UPDATE_ELEM` whose value is the fd of another operation's
     /// map or program (map-in-map and prog array slots): produces nothing.
     SetFd(SetFd),
+    /// `BPF_MAP_UPDATE_ELEM` of a struct_ops map's value, with the fds of
+    /// its programs written into their members: registers the struct
+    /// (unless the map is for a link). Produces nothing.
+    StructOpsValue(StructOpsValue),
     /// Find a kernel symbol's address (`/proc/kallsyms` live,
     /// `bpf_kallsyms_lookup_name` in a generated loader): produces an
     /// address.
@@ -109,6 +113,7 @@ impl Op {
             Op::FindBtfId(_) => "btf_find",
             Op::FindKsym(_) => "ksym_find",
             Op::SetFd(_) => "map_set_fd",
+            Op::StructOpsValue(_) => "struct_ops",
         }
     }
 
@@ -120,7 +125,11 @@ impl Op {
             Op::LoadProg(_) => Produces::Prog,
             Op::FindBtfId(_) => Produces::BtfId,
             Op::FindKsym(_) => Produces::Address,
-            Op::UpdateElem(_) | Op::Freeze(_) | Op::Pin(_) | Op::SetFd(_) => Produces::Nothing,
+            Op::UpdateElem(_)
+            | Op::Freeze(_)
+            | Op::Pin(_)
+            | Op::SetFd(_)
+            | Op::StructOpsValue(_) => Produces::Nothing,
         }
     }
 
@@ -130,9 +139,13 @@ impl Op {
             Op::LoadBtf(_) | Op::ReuseMap(_) | Op::FindBtfId(_) | Op::FindKsym(_) => Vec::new(),
             Op::Pin(p) => vec![(p.object, Produces::Map)],
             Op::SetFd(set) => vec![(set.map, Produces::Map), (set.value, set.value_kind)],
+            Op::StructOpsValue(v) => std::iter::once((v.map, Produces::Map))
+                .chain(v.progs.iter().map(|&(_, r)| (r, Produces::Prog)))
+                .collect(),
             Op::CreateMap(m) => {
                 let mut v: Vec<_> = m.btf.map(|r| (r, Produces::Btf)).into_iter().collect();
                 v.extend(m.inner_map.map(|r| (r, Produces::Map)));
+                v.extend(m.btf_vmlinux_value_type.map(|r| (r, Produces::BtfId)));
                 v
             }
             Op::UpdateElem(u) => vec![(u.map, Produces::Map)],
@@ -200,6 +213,9 @@ pub struct CreateMap {
     pub btf_value_type_id: u32,
     /// Inner map template of a map-in-map.
     pub inner_map: Option<Ref>,
+    /// For a struct_ops map: the kernel's value type
+    /// (`bpf_struct_ops_<name>`), found in its BTF.
+    pub btf_vmlinux_value_type: Option<Ref>,
 }
 
 impl CreateMap {
@@ -225,6 +241,7 @@ impl CreateMap {
             btf_key_type_id: 0,
             btf_value_type_id: 0,
             inner_map: None,
+            btf_vmlinux_value_type: None,
         }
     }
 }
@@ -251,6 +268,17 @@ pub struct FindBtfId {
     pub kind: oxbpf_btf::Kind,
     /// A `__weak` extern: not finding it gives "absent" instead of an error.
     pub optional: bool,
+}
+
+/// The value of a struct_ops map.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StructOpsValue {
+    /// The struct_ops map.
+    pub map: Ref,
+    /// The value (`bpf_struct_ops_<name>`), laid out for the target kernel.
+    pub value: Vec<u8>,
+    /// Byte offsets in `value` where a program's fd goes (8 bytes each).
+    pub progs: Vec<(u32, Ref)>,
 }
 
 /// Store another operation's fd in a map slot.
@@ -489,6 +517,20 @@ pub enum Error {
         /// What the referenced operation produces.
         actual: Produces,
     },
+    /// A struct_ops program slot lies outside the value.
+    #[error(
+        "operation %{op} (struct_ops): slot at byte {offset} for {prog} is outside the {len}-byte value"
+    )]
+    BadStructOps {
+        /// Index of the operation.
+        op: usize,
+        /// The slot's offset.
+        offset: u32,
+        /// The value's length.
+        len: usize,
+        /// The program.
+        prog: Ref,
+    },
     /// A program's license contains a NUL byte (it is passed as a C string).
     #[error("operation %{op} ({name}): license contains a NUL byte")]
     BadLicense {
@@ -555,6 +597,18 @@ impl Plan {
                         expected,
                         actual,
                     });
+                }
+            }
+            if let Op::StructOpsValue(v) = op {
+                for &(at, r) in &v.progs {
+                    if at as usize + 8 > v.value.len() {
+                        return Err(Error::BadStructOps {
+                            op: i,
+                            offset: at,
+                            len: v.value.len(),
+                            prog: r,
+                        });
+                    }
                 }
             }
             if let Op::SetFd(set) = op {
