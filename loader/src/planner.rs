@@ -66,9 +66,8 @@ struct Builder<'a> {
     /// struct_ops programs: the kernel struct they implement a member of
     /// (its `btf_find`) and that member's index.
     struct_ops_progs: HashMap<String, (Ref, u32)>,
-    /// struct_ops values to write once programs exist: (index of the map,
-    /// value, (offset, program) slots).
-    struct_ops_values: Vec<(usize, Vec<u8>, Vec<(u32, String)>)>,
+    /// struct_ops values to write once programs exist.
+    struct_ops_values: Vec<crate::struct_ops::Pending>,
 }
 
 /// What an extern lookup asks for.
@@ -242,7 +241,11 @@ impl Builder<'_> {
             }
             slots.push((at, prog));
         }
-        self.struct_ops_values.push((index, layout.value, slots));
+        self.struct_ops_values.push(crate::struct_ops::Pending {
+            map: index,
+            value: layout.value,
+            progs: slots,
+        });
         Ok(())
     }
 
@@ -368,7 +371,12 @@ impl Builder<'_> {
     /// (`.values = { ... }`), once every map and program exists.
     fn fill_initial_slots(&mut self) -> Result<()> {
         let obj = self.obj;
-        for (index, value, slots) in std::mem::take(&mut self.struct_ops_values) {
+        for pending in std::mem::take(&mut self.struct_ops_values) {
+            let crate::struct_ops::Pending {
+                map: index,
+                value,
+                progs: slots,
+            } = pending;
             let def = &obj.elf.maps[index];
             let mut progs = Vec::new();
             for (at, name) in &slots {
