@@ -61,6 +61,8 @@ pub fn run(ws: &Workspace) -> Result<(), Error> {
         .arg("--target-dir")
         .arg(&target_dir)
         .args(["--bench", "btf"])
+        // Criterion writes its reports under $CARGO_TARGET_DIR/criterion.
+        .env("CARGO_TARGET_DIR", &target_dir)
         .current_dir(ws.root())
         .status()
         .map_err(spawn_err("cargo"))?;
