@@ -20,7 +20,7 @@
 //! failing step with the live executor, which gets the kernel's log and the
 //! source line, and returns that error when it fails the same way.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::path::Path;
 
 use oxbpf_gen_loader::{
@@ -29,7 +29,7 @@ use oxbpf_gen_loader::{
 use oxbpf_plan::{CreateMap, Plan};
 use oxbpf_syscalls::attr::{obj_name, prog_flags};
 use oxbpf_syscalls::{
-    AttachType, BtfFd, Cmd, Errno, MapCreateAttr, MapFd, MapType, ProgFd, ProgLoadAttr,
+    AttachType, Cmd, CreatedFd, Errno, MapCreateAttr, MapFd, MapType, ProgLoadAttr,
     ProgLoadOptions, ProgType, VerifierLog,
 };
 
@@ -236,20 +236,24 @@ fn run_steps(loader: &Loader, plan: Option<&Plan>, pinned: &mut Vec<String>) -> 
         return Err(failed_step(loader, plan, failure, &ctx));
     }
 
-    // The fds the loader created, by step.
-    for ((k, what), fd) in owners.into_iter().zip(fds) {
-        let site = || describe(loader, k);
-        let adopt = |e| Error::LoaderProtocol {
-            what: format!("step %{k} ({}): {e}", site()),
-        };
-        slots[k] = match what {
-            Adopt::Btf => Some(Created::Btf(BtfFd::from_owned(fd).map_err(adopt)?)),
-            Adopt::Map => Some(Created::Map(MapFd::from_owned(fd).map_err(adopt)?)),
-            Adopt::Prog => Some(Created::Prog(ProgFd::from_owned(fd).map_err(adopt)?)),
+    // The fds the loader created, by step, typed by the kernel.
+    for ((k, want), fd) in owners.into_iter().zip(fds) {
+        slots[k] = match (want, fd) {
+            (Adopt::Btf, CreatedFd::Btf(fd)) => Some(Created::Btf(fd)),
+            (Adopt::Map, CreatedFd::Map(fd)) => Some(Created::Map(fd)),
+            (Adopt::Prog, CreatedFd::Prog(fd)) => Some(Created::Prog(fd)),
             // Programs hold their attach targets' module BTF themselves.
-            Adopt::ModuleBtf => {
+            (Adopt::ModuleBtf, CreatedFd::Btf(fd)) => {
                 drop(fd);
                 continue;
+            }
+            (want, fd) => {
+                return Err(Error::LoaderProtocol {
+                    what: format!(
+                        "step %{k} ({}) reports {fd:?} where it makes {want:?}",
+                        describe(loader, k)
+                    ),
+                });
             }
         };
     }
@@ -304,7 +308,10 @@ enum Adopt {
 /// Creates the blob maps, loads the loader and runs it once. Returns its
 /// return value, the fds it created and, for each, its step and kind.
 #[allow(clippy::type_complexity)]
-fn run_loader(loader: &Loader, ctx: &mut [u8]) -> Result<(u32, Vec<OwnedFd>, Vec<(usize, Adopt)>)> {
+fn run_loader(
+    loader: &Loader,
+    ctx: &mut [u8],
+) -> Result<(u32, Vec<CreatedFd>, Vec<(usize, Adopt)>)> {
     let mut chunks = Vec::with_capacity(loader.blob.chunk_count());
     for (i, (_, bytes)) in loader.blob.chunks().enumerate() {
         let what = || format!("generated loader {}: blob chunk {i}", loader.object);

@@ -159,7 +159,7 @@ pub use prog_attach::{
 pub use ringbuf::RingBuffer;
 pub use struct_ops::struct_ops_link_create;
 pub use syscall_prog::prog_run_syscall;
-pub use syscall_prog_fds::prog_run_syscall_with_fds;
+pub use syscall_prog_fds::{CreatedFd, prog_run_syscall_with_fds};
 pub use uprobe::{
     UPROBE_PMU_REF_CTR, UPROBE_PMU_RETPROBE, UPROBE_PMU_TYPE, parse_config_bits,
     perf_event_open_uprobe, uprobe_config, uprobe_pmu_type,

@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use crate::error::{Error, Result};
-use crate::fd::ProgFd;
+use crate::fd::{BtfFd, MapFd, ProgFd};
 
 /// The fds open in this process, without the one used to list them.
 fn open_fds() -> Result<BTreeSet<RawFd>> {
@@ -48,29 +48,47 @@ fn open_fds() -> Result<BTreeSet<RawFd>> {
     Ok(fds)
 }
 
-/// Whether `fd` is a BPF object (map, program, BTF, link).
-fn is_bpf_object(fd: RawFd) -> bool {
-    std::fs::read_link(format!("/proc/self/fd/{fd}")).is_ok_and(|target| {
-        matches!(
-            target.to_str(),
-            Some(
-                "anon_inode:bpf-map"
-                    | "anon_inode:bpf-prog"
-                    | "anon_inode:btf"
-                    | "anon_inode:bpf_link"
-            )
-        )
-    })
+/// A BPF object a syscall program created, typed by what the kernel says
+/// its file is.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum CreatedFd {
+    /// A map (`anon_inode:bpf-map`).
+    Map(MapFd),
+    /// A program (`anon_inode:bpf-prog`).
+    Prog(ProgFd),
+    /// A BTF object (`anon_inode:btf`).
+    Btf(BtfFd),
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Map,
+    Prog,
+    Btf,
+}
+
+/// What kind of BPF object `fd` is, if it is a map, program or BTF.
+fn kind_of(fd: RawFd) -> Option<Kind> {
+    let target = std::fs::read_link(format!("/proc/self/fd/{fd}")).ok()?;
+    match target.to_str()? {
+        "anon_inode:bpf-map" => Some(Kind::Map),
+        "anon_inode:bpf-prog" => Some(Kind::Prog),
+        "anon_inode:btf" => Some(Kind::Btf),
+        _ => None,
+    }
 }
 
 /// Runs the syscall program `prog` once on `ctx` (as
-/// [`crate::prog_run_syscall`]) and takes ownership of the fds it created.
+/// [`crate::prog_run_syscall`]) and takes ownership of the fds it created,
+/// typed by what the kernel says each is (a map's sizes asked for as
+/// [`MapFd::from_owned`] does).
 ///
 /// `pick` reads the context as the program left it, with the program's
 /// return value, and names the fds to take (in the order it wants them
 /// back). Each must have been closed before the run, be open after it and
-/// refer to a BPF object; none may be named twice. If any fails these
-/// checks, the valid ones are closed and the call fails with
+/// refer to a map, program or BTF object; none may be named twice. If any
+/// fails these checks, the valid ones are closed and the call fails with
 /// [`Error::InvalidInput`] naming the first bad one: an fd the program did
 /// not create is never taken. Fds 0 to 2 (possible when the process had
 /// closed stdin, stdout or stderr) are moved above 2, as everywhere in this
@@ -83,30 +101,31 @@ pub fn prog_run_syscall_with_fds(
     prog: &ProgFd,
     ctx: &mut [u8],
     pick: impl FnOnce(&[u8], u32) -> Vec<RawFd>,
-) -> Result<(u32, Vec<OwnedFd>)> {
+) -> Result<(u32, Vec<CreatedFd>)> {
     let before = open_fds()?;
     let retval = crate::prog_run_syscall(prog, ctx)?;
     let wanted = pick(ctx, retval);
     let after = open_fds()?;
-    let mut taken: Vec<OwnedFd> = Vec::with_capacity(wanted.len());
+    let mut taken: Vec<(OwnedFd, Kind)> = Vec::with_capacity(wanted.len());
     let mut numbers: BTreeSet<RawFd> = BTreeSet::new();
     let mut bad = None;
     for fd in wanted {
-        let why = if before.contains(&fd) {
-            Some("was open before the program ran")
+        let kind = if before.contains(&fd) {
+            Err("was open before the program ran")
         } else if !after.contains(&fd) {
-            Some("is not open")
+            Err("is not open")
         } else if !numbers.insert(fd) {
-            Some("is named twice")
-        } else if !is_bpf_object(fd) {
-            Some("is no BPF object")
+            Err("is named twice")
         } else {
-            None
+            kind_of(fd).ok_or("is no map, program or BTF object")
         };
-        if let Some(why) = why {
-            bad.get_or_insert((fd, why));
-            continue;
-        }
+        let kind = match kind {
+            Ok(kind) => kind,
+            Err(why) => {
+                bad.get_or_insert((fd, why));
+                continue;
+            }
+        };
         // SAFETY: `fd` is open now and was not before the run, so the
         // program created it (bpf_sys_bpf installs new fds in this
         // process's table); nothing in this process has been told its
@@ -124,7 +143,7 @@ pub fn prog_run_syscall_with_fds(
             drop(owned);
             moved
         };
-        taken.push(owned);
+        taken.push((owned, kind));
     }
     if let Some((fd, why)) = bad {
         drop(taken);
@@ -132,7 +151,15 @@ pub fn prog_run_syscall_with_fds(
             "prog_run_syscall_with_fds: fd {fd} reported by the program {why}"
         )));
     }
-    Ok((retval, taken))
+    let mut out = Vec::with_capacity(taken.len());
+    for (fd, kind) in taken {
+        out.push(match kind {
+            Kind::Map => CreatedFd::Map(MapFd::from_kernel(fd)?),
+            Kind::Prog => CreatedFd::Prog(ProgFd::from_kernel(fd)),
+            Kind::Btf => CreatedFd::Btf(BtfFd::from_kernel(fd)),
+        });
+    }
+    Ok((retval, out))
 }
 
 #[cfg(test)]
