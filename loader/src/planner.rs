@@ -521,10 +521,12 @@ impl Builder<'_> {
                     load.attach_btf = Some(self.plan.push(Op::FindBtfId(find)));
                 }
             }
-            let linked = link_program(&elf.function, &functions).map_err(|e| Error::Link {
-                program: prog.name().to_owned(),
-                source: Box::new(e),
-            })?;
+            let extra = self.exception_callback(prog.name(), &functions)?;
+            let linked =
+                link_program(&elf.function, &extra, &functions).map_err(|e| Error::Link {
+                    program: prog.name().to_owned(),
+                    source: Box::new(e),
+                })?;
             load.insns = linked.insns;
             self.relocate_core(&linked.functions, &mut load)?;
             self.relocate(&linked.relocations, &mut load)?;
@@ -540,6 +542,56 @@ impl Builder<'_> {
             self.layout.programs.push(Some(r));
         }
         Ok(())
+    }
+
+    /// The exception callback of program `name`, if its BTF FUNC carries
+    /// a `exception_callback:<function>` decl tag: the kernel finds the
+    /// callback through that tag, so it must be linked in though nothing
+    /// calls it.
+    fn exception_callback(
+        &self,
+        name: &str,
+        functions: &[&Function],
+    ) -> Result<Vec<oxbpf_elf_bpf::FuncRef>> {
+        const TAG: &str = "exception_callback:";
+        let Some(btf) = self.btf() else {
+            return Ok(Vec::new());
+        };
+        let err = Error::btf(format!(
+            "program {name}: looking for its exception callback"
+        ));
+        let Some(func) = btf.find_by_name_kind(name, Kind::Func).map_err(err)? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for (_, t) in btf.types() {
+            let oxbpf_btf::Type::DeclTag(tag) = t else {
+                continue;
+            };
+            if tag.ty != func || tag.component_idx != -1 {
+                continue;
+            }
+            let text = btf
+                .string_at(tag.name_off)
+                .map_err(Error::btf(format!("program {name}: decl tag")))?;
+            let Some(callback) = text.strip_prefix(TAG) else {
+                continue;
+            };
+            let f = functions
+                .iter()
+                .find(|f| f.name == callback)
+                .ok_or_else(|| Error::AttachTarget {
+                    program: name.to_owned(),
+                    reason: format!(
+                        "its exception callback {callback} is not a function of the object"
+                    ),
+                })?;
+            out.push(oxbpf_elf_bpf::FuncRef {
+                section_index: f.section_index,
+                offset: f.offset,
+            });
+        }
+        Ok(out)
     }
 
     /// Applies the CO-RE relocations of every function of a linked

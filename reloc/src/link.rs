@@ -46,7 +46,15 @@ pub struct Placed {
 
 /// Links `entry` with the functions it reaches among `functions` (every
 /// function of the object: programs and subprograms).
-pub fn link_program(entry: &Function, functions: &[&Function]) -> Result<Linked, Error> {
+///
+/// `extra` names functions to include although no instruction reaches
+/// them, such as an exception callback (found by the kernel through a
+/// `exception_callback:` decl tag, not by a call).
+pub fn link_program(
+    entry: &Function,
+    extra: &[FuncRef],
+    functions: &[&Function],
+) -> Result<Linked, Error> {
     let by_place: HashMap<FuncRef, &Function> = functions
         .iter()
         .map(|f| {
@@ -74,6 +82,20 @@ pub fn link_program(entry: &Function, functions: &[&Function]) -> Result<Linked,
     start_of.insert(entry_ref, 0);
     // Length of every function queued so far, placed or not.
     let mut planned_end = entry.insns.len();
+    for &root in extra {
+        let callee = *by_place.get(&root).ok_or(Error::NoTarget {
+            function: entry.name.clone(),
+            insn: 0,
+            what: "extra function",
+            section: root.section_index,
+            offset: root.offset,
+        })?;
+        if let std::collections::hash_map::Entry::Vacant(slot) = start_of.entry(root) {
+            slot.insert(planned_end);
+            planned_end += callee.insns.len();
+            queue.push(callee);
+        }
+    }
     // Fixups to make once every function's start is known:
     // (insn index in `linked.insns`, target, is call).
     let mut fixups: Vec<(usize, FuncRef, bool)> = Vec::new();
@@ -228,7 +250,7 @@ mod tests {
                 call_reloc(2, 1, 0),
             ],
         );
-        let linked = link_program(&entry, &[&entry, &a, &b]).unwrap();
+        let linked = link_program(&entry, &[], &[&entry, &a, &b]).unwrap();
         let names: Vec<_> = linked
             .functions
             .iter()
@@ -276,7 +298,7 @@ mod tests {
                 map.clone(),
             ],
         );
-        let linked = link_program(&entry, &[&entry, &cb]).unwrap();
+        let linked = link_program(&entry, &[], &[&entry, &cb]).unwrap();
         assert_eq!(linked.insns[0].src(), pseudo::FUNC);
         assert_eq!(i64::from(linked.insns[0].imm), 6 - 1, "cb starts at 6");
         assert_eq!(linked.relocations, [map]);
@@ -303,7 +325,7 @@ mod tests {
             vec![Insn::call_subprog(-1), Insn::exit()],
             vec![call_reloc(0, 1, 0)],
         );
-        let linked = link_program(&entry, &[&entry, &callee]).unwrap();
+        let linked = link_program(&entry, &[], &[&entry, &callee]).unwrap();
         assert_eq!(linked.relocations.len(), 1);
         assert_eq!(linked.relocations[0].insn, 2);
         assert!(linked.insns[2].is_ld_imm64());
@@ -326,7 +348,7 @@ mod tests {
             vec![Insn::call_subprog(-1), Insn::exit()],
             vec![call_reloc(0, 1, 0)],
         );
-        let linked = link_program(&entry, &[&entry, &f]).unwrap();
+        let linked = link_program(&entry, &[], &[&entry, &f]).unwrap();
         assert_eq!(linked.functions.len(), 2);
         assert_eq!(linked.insns[2].imm, -1, "f calls itself");
     }
@@ -340,7 +362,7 @@ mod tests {
             vec![Insn::call_subprog(-1), Insn::exit()],
             vec![call_reloc(0, 1, 8)],
         );
-        let err = link_program(&entry, &[&entry]).unwrap_err();
+        let err = link_program(&entry, &[], &[&entry]).unwrap_err();
         assert!(
             matches!(
                 err,
