@@ -68,6 +68,68 @@ impl Map {
         Ok(found.then_some(value))
     }
 
+    /// Looks `key` up in a per-CPU map: one value per possible CPU, each
+    /// `value_size` bytes. `Ok(None)` if there is no such element.
+    pub fn lookup_percpu(&self, key: &[u8], flags: u64) -> Result<Option<Vec<Vec<u8>>>> {
+        self.check_per_cpu("lookup_percpu")?;
+        let Some(all) = self.lookup(key, flags)? else {
+            return Ok(None);
+        };
+        let stride = (self.value_size() as usize).next_multiple_of(8);
+        Ok(Some(
+            all.chunks(stride)
+                .map(|c| c[..self.value_size() as usize].to_vec())
+                .collect(),
+        ))
+    }
+
+    /// Creates or updates an element of a per-CPU map with one value per
+    /// possible CPU (`values.len()` must be the number of possible CPUs,
+    /// each value `value_size` bytes).
+    pub fn update_percpu(&self, key: &[u8], values: &[impl AsRef<[u8]>], flags: u64) -> Result<()> {
+        self.check_per_cpu("update_percpu")?;
+        let cpus = self
+            .fd
+            .meta()
+            .value_buf_len()
+            .map_err(Error::syscall("sizing a map value"))?
+            / (self.value_size() as usize).next_multiple_of(8);
+        if values.len() != cpus {
+            return Err(Error::InvalidArgument(format!(
+                "map {}: {} per-CPU values for {cpus} possible CPUs",
+                self.name,
+                values.len()
+            )));
+        }
+        let stride = (self.value_size() as usize).next_multiple_of(8);
+        let mut buf = vec![0u8; stride * cpus];
+        for (i, v) in values.iter().enumerate() {
+            let v = v.as_ref();
+            if v.len() != self.value_size() as usize {
+                return Err(Error::InvalidArgument(format!(
+                    "map {}: CPU {i}'s value is {} bytes, value_size is {}",
+                    self.name,
+                    v.len(),
+                    self.value_size()
+                )));
+            }
+            buf[i * stride..i * stride + v.len()].copy_from_slice(v);
+        }
+        self.update(key, &buf, flags)
+    }
+
+    fn check_per_cpu(&self, what: &str) -> Result<()> {
+        if self.fd.meta().is_per_cpu() {
+            Ok(())
+        } else {
+            Err(Error::InvalidArgument(format!(
+                "map {}: {what} on a {} map, which is not per-CPU",
+                self.name,
+                self.map_type()
+            )))
+        }
+    }
+
     /// Creates or updates an element (`flags`: `BPF_ANY` 0, `BPF_NOEXIST`
     /// 1, `BPF_EXIST` 2, `BPF_F_LOCK` 4).
     pub fn update(&self, key: &[u8], value: &[u8], flags: u64) -> Result<()> {
