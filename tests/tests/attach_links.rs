@@ -156,3 +156,43 @@ fn perf_counters_opened_by_oxbpf_run_the_program() {
     }
     fds.assert_no_leak("perf counters");
 }
+
+#[test]
+fn attach_all_attaches_what_sections_name_and_skips_the_rest() {
+    let _k = kernel_lock();
+    let fds = FdSnapshot::take();
+    {
+        let obj = OpenObject::open(object("tracepoint"))
+            .unwrap()
+            .load()
+            .unwrap();
+        let links = obj.attach_all().unwrap();
+        assert_eq!(links.len(), 2);
+        for _ in 0..3 {
+            std::hint::black_box(rustix::process::getpid());
+        }
+        let v = value_of(obj.map("getpid_calls").unwrap(), tid()).expect("counted");
+        assert_eq!((u64_at(&v, 0), u64_at(&v, 8)), (3, 3));
+        drop(links);
+
+        let net = OpenObject::open(object("net_attach"))
+            .unwrap()
+            .load()
+            .unwrap();
+        let report = net.attach_all_report().unwrap();
+        assert!(report.links.is_empty());
+        let skipped: Vec<&str> = report.skipped.iter().map(|s| s.program.as_str()).collect();
+        assert_eq!(skipped, ["xdp_udp", "tcx_first", "tcx_second", "tc_udp"]);
+        assert!(
+            report
+                .skipped
+                .iter()
+                .all(|s| s.reason.contains("interface"))
+        );
+        // Asked directly, the same programs say what they need.
+        let err = net.program("tcx_first").unwrap().attach().unwrap_err();
+        assert!(matches!(err, oxbpf::Error::Unsupported { .. }), "{err:?}");
+        assert!(err.to_string().contains("interface"), "{err}");
+    }
+    fds.assert_no_leak("attach_all");
+}

@@ -140,14 +140,16 @@ pub(crate) fn attach_by_section(p: &Program, def: &SectionDef) -> Result<Link> {
                 parse_usdt_target(target).ok_or_else(|| fail("<binary>:<provider>:<name>"))?;
             p.attach_usdt(binary, provider, name, &UsdtOptions::default())
         }
-        _ => Err(target_err(
-            &p.name,
-            format!(
-                "section {:?}: attaching needs {}",
-                p.section,
-                needs_runtime_info(p).unwrap_or("an attach point its section does not name")
+        // Kinds whose attach point only the caller knows: what callers
+        // (and the behaviour tests) match on is `Unsupported`.
+        _ => Err(crate::Error::Unsupported {
+            what: format!(
+                "auto-attaching {} programs (they need {})",
+                p.prog_type,
+                needs_runtime_info(p).unwrap_or("an attach point the section does not name")
             ),
-        )),
+            site: format!("program {} (section {})", p.name, p.section),
+        }),
     }
 }
 
