@@ -71,4 +71,5 @@ pub use oxbpf_plan as plan;
 pub use oxbpf_syscalls as sys;
 pub use oxbpf_syscalls::{
     AttachType, MapMemory, MapType, ProgType, RingBuffer, TestRunOptions, TestRunOutput,
+    UserRingBuffer, UserSample,
 };

@@ -156,7 +156,7 @@ pub use prog_attach::{
     AttachTarget, F_AFTER, F_ALLOW_MULTI, F_ALLOW_OVERRIDE, F_BEFORE, F_ID, F_LINK, ProgAttachAttr,
     ProgQuery, ProgQueryAttr, prog_attach, prog_detach, prog_query,
 };
-pub use ringbuf::RingBuffer;
+pub use ringbuf::{RingBuffer, UserRingBuffer, UserSample};
 pub use struct_ops::struct_ops_link_create;
 pub use syscall_prog::prog_run_syscall;
 pub use syscall_prog_fds::{CreatedFd, prog_run_syscall_with_fds};

@@ -302,6 +302,243 @@ impl RingBuffer {
     }
 }
 
+/// The producer side of a `BPF_MAP_TYPE_USER_RINGBUF` map: user space
+/// writes samples that a program drains with `bpf_user_ringbuf_drain`.
+///
+/// The consumer page is mapped read-only (the kernel owns the consumer
+/// position), the producer page and the data area read-write. A sample is
+/// reserved by writing its header with the busy bit and moving the
+/// producer position past it, then committed by clearing the busy bit (or
+/// discarded by setting the discard bit), so the kernel never reads a
+/// half-written sample.
+#[derive(Debug)]
+pub struct UserRingBuffer {
+    fd: OwnedFd,
+    consumer: NonNull<u8>,
+    producer: NonNull<u8>,
+    size: u64,
+    page: usize,
+}
+
+// SAFETY: as for `Ring`: the mappings belong to this value, and shared
+// positions are accessed atomically.
+unsafe impl Send for UserRingBuffer {}
+
+/// A reserved sample of a [`UserRingBuffer`]: fill it, then
+/// [`submit`](UserSample::submit) or [`discard`](UserSample::discard) it;
+/// dropping it discards it.
+#[derive(Debug)]
+pub struct UserSample<'a> {
+    rb: &'a mut UserRingBuffer,
+    at: usize,
+    len: u32,
+    done: bool,
+}
+
+impl UserRingBuffer {
+    /// Maps a user ring buffer map for producing.
+    pub fn new(map: &MapFd) -> Result<UserRingBuffer> {
+        let meta = map.meta();
+        if meta.map_type != MapType::USER_RINGBUF {
+            return Err(Error::invalid(format!(
+                "user ring buffer: a {} map is not a user_ringbuf",
+                meta.map_type
+            )));
+        }
+        let size = u64::from(meta.max_entries);
+        let page = rustix::param::page_size();
+        if !size.is_power_of_two() || size < page as u64 {
+            return Err(Error::invalid(format!(
+                "user ring buffer: data size {size} is not a power-of-two number of pages"
+            )));
+        }
+        let fd: OwnedFd = map.try_clone()?.into();
+        let producer_len = page
+            .checked_add(2 * size as usize)
+            .ok_or_else(|| Error::invalid("user ring buffer: too large to map"))?;
+        // SAFETY: fresh shared mappings of the map's fd aliasing no Rust
+        // object: the consumer page read-only at offset 0 (the kernel
+        // refuses it writable), the producer page and the doubled data area
+        // read-write at one page.
+        let consumer = unsafe {
+            rustix::mm::mmap(
+                std::ptr::null_mut(),
+                page,
+                ProtFlags::READ,
+                MapFlags::SHARED,
+                &fd,
+                0,
+            )
+        }
+        .map_err(|errno| Error::Mmap { len: page, errno })?;
+        // SAFETY: as above.
+        let producer = match unsafe {
+            rustix::mm::mmap(
+                std::ptr::null_mut(),
+                producer_len,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED,
+                &fd,
+                page as u64,
+            )
+        } {
+            Ok(p) => p,
+            Err(errno) => {
+                // SAFETY: unmaps the consumer page mapped just above.
+                let _ = unsafe { rustix::mm::munmap(consumer, page) };
+                return Err(Error::Mmap {
+                    len: producer_len,
+                    errno,
+                });
+            }
+        };
+        let consumer =
+            NonNull::new(consumer.cast()).ok_or_else(|| Error::invalid("mmap returned NULL"))?;
+        let producer =
+            NonNull::new(producer.cast()).ok_or_else(|| Error::invalid("mmap returned NULL"))?;
+        Ok(UserRingBuffer {
+            fd,
+            consumer,
+            producer,
+            size,
+            page,
+        })
+    }
+
+    fn consumer_pos(&self) -> &AtomicU64 {
+        // SAFETY: first 8 bytes of the mapped consumer page, the kernel's
+        // u64 consumer position, accessed atomically only.
+        unsafe { AtomicU64::from_ptr(self.consumer.as_ptr().cast()) }
+    }
+
+    fn producer_pos(&self) -> &AtomicU64 {
+        // SAFETY: first 8 bytes of the mapped producer page, accessed
+        // atomically only.
+        unsafe { AtomicU64::from_ptr(self.producer.as_ptr().cast()) }
+    }
+
+    fn header(&self, at: usize) -> &AtomicU32 {
+        // SAFETY: `at` is an 8-aligned offset inside the data area (masked
+        // position), which is mapped read-write for the buffer's lifetime.
+        unsafe { AtomicU32::from_ptr(self.producer.as_ptr().add(self.page + at).cast()) }
+    }
+
+    /// Free bytes for samples (headers included).
+    pub fn free(&self) -> u64 {
+        let used = self.producer_pos().load(Ordering::Relaxed)
+            - self.consumer_pos().load(Ordering::Acquire);
+        self.size - used
+    }
+
+    /// Reserves a sample of `len` bytes. Fails when the ring has no room
+    /// (`Error::InvalidInput` saying so): drain it, or wait with
+    /// [`UserRingBuffer::wait_for_space`].
+    pub fn reserve(&mut self, len: u32) -> Result<UserSample<'_>> {
+        if len == 0 || len & (BUSY_BIT | DISCARD_BIT) != 0 {
+            return Err(Error::invalid(format!(
+                "user ring buffer: a sample of {len} bytes"
+            )));
+        }
+        let total = (u64::from(len) + HEADER).next_multiple_of(8);
+        if total > self.free() {
+            return Err(Error::invalid(format!(
+                "user ring buffer full: {total} bytes needed, {} free",
+                self.free()
+            )));
+        }
+        let prod = self.producer_pos().load(Ordering::Relaxed);
+        let at = (prod & (self.size - 1)) as usize;
+        self.header(at).store(len | BUSY_BIT, Ordering::Relaxed);
+        // The busy header is visible before the kernel can see the sample.
+        self.producer_pos().store(prod + total, Ordering::Release);
+        Ok(UserSample {
+            rb: self,
+            at,
+            len,
+            done: false,
+        })
+    }
+
+    /// Copies `data` into a new sample and submits it.
+    pub fn submit(&mut self, data: &[u8]) -> Result<()> {
+        let len = u32::try_from(data.len())
+            .map_err(|_| Error::invalid("user ring buffer: sample too large"))?;
+        let mut sample = self.reserve(len)?;
+        sample.data_mut().copy_from_slice(data);
+        sample.submit();
+        Ok(())
+    }
+
+    /// Waits up to `timeout` for room to appear (the kernel signals when a
+    /// program drained samples). Returns whether the map reported room.
+    pub fn wait_for_space(&self, timeout: Duration) -> Result<bool> {
+        let mut fds = [rustix::event::PollFd::new(
+            &self.fd,
+            rustix::event::PollFlags::OUT,
+        )];
+        let ts = rustix::time::Timespec {
+            tv_sec: timeout.as_secs().try_into().unwrap_or(i64::MAX),
+            tv_nsec: i64::from(timeout.subsec_nanos()),
+        };
+        match rustix::event::poll(&mut fds, Some(&ts)) {
+            Ok(n) => Ok(n > 0),
+            Err(rustix::io::Errno::INTR) => Ok(false),
+            Err(errno) => Err(Error::Epoll { op: "poll", errno }),
+        }
+    }
+}
+
+impl UserSample<'_> {
+    /// The sample's bytes, to fill.
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        let start = self.rb.page + self.at + HEADER as usize;
+        // SAFETY: the sample lies in the doubled data area (at < size and
+        // len < size), reserved for this producer alone until it is
+        // committed; `self` borrows the ring mutably, so no other slice of
+        // it exists.
+        unsafe {
+            std::slice::from_raw_parts_mut(self.rb.producer.as_ptr().add(start), self.len as usize)
+        }
+    }
+
+    /// Commits the sample: the kernel may now read it.
+    pub fn submit(mut self) {
+        self.rb.header(self.at).store(self.len, Ordering::Release);
+        self.done = true;
+    }
+
+    /// Gives the sample up: the kernel skips it.
+    pub fn discard(mut self) {
+        self.rb
+            .header(self.at)
+            .store(self.len | DISCARD_BIT, Ordering::Release);
+        self.done = true;
+    }
+}
+
+impl Drop for UserSample<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.rb
+                .header(self.at)
+                .store(self.len | DISCARD_BIT, Ordering::Release);
+        }
+    }
+}
+
+impl Drop for UserRingBuffer {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the two mappings `UserRingBuffer::new` made.
+        unsafe {
+            let _ = rustix::mm::munmap(self.consumer.as_ptr().cast(), self.page);
+            let _ = rustix::mm::munmap(
+                self.producer.as_ptr().cast(),
+                self.page + 2 * self.size as usize,
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::os::fd::AsRawFd;
