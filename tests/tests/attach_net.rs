@@ -29,6 +29,9 @@ fn syscall_errno(e: &oxbpf::Error) -> Option<Errno> {
 
 #[test]
 fn xdp_link_passes_drops_updates_and_detaches() {
+    if !attach_support::have(&["ip"], &[]) {
+        return;
+    }
     let _k = kernel_lock();
     let fds = FdSnapshot::take();
     {
@@ -96,6 +99,9 @@ fn xdp_link_passes_drops_updates_and_detaches() {
 
 #[test]
 fn tcx_programs_run_in_the_order_asked_and_revisions_are_checked() {
+    if !attach_support::have(&["ip"], &[]) {
+        return;
+    }
     let _k = kernel_lock();
     let fds = FdSnapshot::take();
     {
@@ -177,6 +183,9 @@ fn tcx_programs_run_in_the_order_asked_and_revisions_are_checked() {
 
 #[test]
 fn legacy_clsact_filter_is_added_listed_and_removed() {
+    if !attach_support::have(&["ip"], &[]) {
+        return;
+    }
     let _k = kernel_lock();
     let fds = FdSnapshot::take();
     {
@@ -255,6 +264,9 @@ fn legacy_clsact_filter_is_added_listed_and_removed() {
 
 #[test]
 fn sk_lookup_steers_datagrams_to_the_socket_in_its_map() {
+    if !attach_support::have(&["ip"], &[]) {
+        return;
+    }
     let _k = kernel_lock();
     let fds = FdSnapshot::take();
     {
@@ -303,6 +315,9 @@ fn sk_lookup_steers_datagrams_to_the_socket_in_its_map() {
 
 #[test]
 fn netfilter_hook_counts_and_drops() {
+    if !attach_support::have(&["ip"], &[]) {
+        return;
+    }
     let _k = kernel_lock();
     let fds = FdSnapshot::take();
     {
@@ -336,6 +351,9 @@ fn netfilter_hook_counts_and_drops() {
 
 #[test]
 fn sockmap_programs_see_what_the_sockets_send_and_receive() {
+    if !attach_support::have(&["ip"], &[]) {
+        return;
+    }
     let _k = kernel_lock();
     let fds = FdSnapshot::take();
     {
@@ -383,6 +401,9 @@ fn sockmap_programs_see_what_the_sockets_send_and_receive() {
 
 #[test]
 fn flow_dissector_runs_for_its_namespace_only_while_attached() {
+    if !attach_support::have(&["ip"], &[]) {
+        return;
+    }
     let _k = kernel_lock();
     let fds = FdSnapshot::take();
     {

@@ -71,6 +71,9 @@ fn run_ticks(bin: &std::path::Path, n: u32, attached: impl FnOnce(u32)) -> Strin
 
 #[test]
 fn the_notes_of_a_sdt_binary_parse() {
+    if !attach_support::have(&["cc"], &[]) {
+        return;
+    }
     let (bin, _dir) = build_c("usdt_notes", SOURCE);
     let notes = parse_usdt_notes(&std::fs::read(&bin).unwrap()).unwrap();
     assert_eq!(notes.len(), 1, "{notes:?}");
@@ -91,6 +94,9 @@ fn the_notes_of_a_sdt_binary_parse() {
 
 #[test]
 fn usdt_probe_arguments_cookie_and_semaphore() {
+    if !attach_support::have(&["cc"], &[]) {
+        return;
+    }
     let _k = kernel_lock();
     let fds = FdSnapshot::take();
     {

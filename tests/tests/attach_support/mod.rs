@@ -254,3 +254,23 @@ pub fn array_u64(map: &oxbpf::Map, i: u32) -> u64 {
 pub fn array_u64s(map: &oxbpf::Map) -> Vec<u64> {
     (0..map.max_entries()).map(|i| array_u64(map, i)).collect()
 }
+
+/// Whether every program of `tools` is in `$PATH` and every file of
+/// `files` exists. If not, records the test as skipped (see
+/// `oxbpf_tests::record_skip`: counted as a skip, never as a pass) and
+/// returns `false`: the minimal guests of `cargo xtask vm-test` have no
+/// iproute2 and no C compiler.
+pub fn have(tools: &[&str], files: &[&str]) -> bool {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let missing: Vec<&str> = tools
+        .iter()
+        .copied()
+        .filter(|t| !std::env::split_paths(&path).any(|d| d.join(t).is_file()))
+        .chain(files.iter().copied().filter(|f| !Path::new(f).exists()))
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    oxbpf_tests::record_skip(&format!("missing {}", missing.join(", ")));
+    false
+}
