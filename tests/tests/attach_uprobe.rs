@@ -141,6 +141,12 @@ fn a_pid_filter_leaves_other_processes_out() {
 
 #[test]
 fn uprobe_on_libc_by_library_name() {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    if !maps.contains("/libc.so.6") {
+        // vm-test's static test binaries map no libc.
+        oxbpf_tests::record_skip("this test binary does not map libc.so.6");
+        return;
+    }
     let _k = kernel_lock();
     let fds = FdSnapshot::take();
     {
