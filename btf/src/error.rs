@@ -235,6 +235,16 @@ pub enum Error {
         /// The bound.
         depth: u32,
     },
+    /// Bytes given to decode as a type are fewer than the type's size.
+    #[error("type [{id}]: value needs {need} bytes, got {have}")]
+    ValueTooShort {
+        /// The type being decoded.
+        id: TypeId,
+        /// Bytes needed.
+        need: usize,
+        /// Bytes given.
+        have: usize,
+    },
     /// A computation visited more types than its budget allows (malformed
     /// BTF can make the unfolding of nested types exponential).
     #[error("type [{id}]: gave up after visiting {steps} types")]

@@ -80,6 +80,7 @@ mod ext;
 mod fixup;
 mod sanitize;
 mod types;
+mod value;
 
 pub use crate::btf::{BTF_MAGIC, Btf, Header, MAX_RESOLVE_DEPTH, MAX_RESOLVE_STEPS, NameIndex};
 pub use crate::builder::BtfBuilder;
@@ -96,6 +97,7 @@ pub use crate::types::{
     FuncProto, Fwd, Int, IntEncoding, Kind, Member, Param, Ref, Type, TypeId, Var, VarLinkage,
     VarSecinfo,
 };
+pub use crate::value::{Enumerator, Value};
 
 /// The view of an ENUM64 record (the same view as ENUM's; see [`Enum::is_64`]).
 pub type Enum64<'a> = Enum<'a>;
