@@ -166,6 +166,22 @@ impl Btf<'_> {
                 }
                 Value::Struct(fields)
             }
+            Type::Datasec(d) => {
+                // A global data section: its variables by name.
+                let mut fields = Vec::with_capacity(d.len());
+                for v in d.vars() {
+                    let name = self.name(v.ty)?.to_owned();
+                    let at = v.offset as usize;
+                    let rest = bytes.get(at..).ok_or(Error::ValueTooShort {
+                        id,
+                        need: at,
+                        have: bytes.len(),
+                    })?;
+                    let ty = self.type_by_id(v.ty)?.ref_type().unwrap_or(v.ty);
+                    fields.push((name, self.decode_at(ty, rest, depth + 1)?));
+                }
+                Value::Struct(fields)
+            }
             _ => Value::Bytes(take(size)?.to_vec()),
         })
     }
