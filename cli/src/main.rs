@@ -8,6 +8,7 @@ mod explain;
 mod genloader;
 mod inspect;
 mod load;
+mod run;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -72,6 +73,23 @@ enum Command {
     Btf {
         #[command(subcommand)]
         command: BtfCommand,
+    },
+    /// Load an object, attach every program its section names a place for,
+    /// print ring buffer records as they come, and dump every map at the
+    /// end (typed through the object's BTF). Ctrl-C stops and detaches.
+    Run {
+        /// The BPF object file.
+        object: PathBuf,
+        /// Stop after this many seconds (default: at Ctrl-C).
+        #[arg(long, value_name = "SECS")]
+        duration: Option<u64>,
+        /// Print records and the map dump as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Decode ring buffer MAP's records as the object's type TYPE
+        /// (`--record-type events=event`); repeatable.
+        #[arg(long, value_name = "MAP=TYPE")]
+        record_type: Vec<String>,
     },
     /// Count system calls per process live, from a tracepoint (the example
     /// shipped with oxbpf).
@@ -147,6 +165,17 @@ fn main() -> ExitCode {
         } => genloader::gen_loader(&object, &output),
         Command::Explain { file } => explain::explain(&file),
         Command::Demo { duration, top } => demo::run(duration, top),
+        Command::Run {
+            object,
+            duration,
+            json,
+            record_type,
+        } => run::run(&run::RunOptions {
+            object: &object,
+            duration,
+            json,
+            record_types: &record_type,
+        }),
         Command::Btf {
             command:
                 BtfCommand::Dump {

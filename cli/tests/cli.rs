@@ -90,3 +90,47 @@ fn demo_shows_live_counts() {
     assert!(counted, "no counts: {stdout}");
     assert!(stdout.contains("detached"), "{stdout}");
 }
+
+#[test]
+fn run_streams_typed_records_and_dumps_maps_as_json() {
+    let obj = bpf_dir().join("ringbuf.bpf.o");
+    let child = Command::new(env!("CARGO_BIN_EXE_oxbpf"))
+        .args([
+            "run",
+            obj.to_str().unwrap(),
+            "--duration",
+            "3",
+            "--json",
+            "--record-type",
+            "rb_a=record",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Give it time to load and attach, then make a process call getppid
+    // three times: the attached program records its thread id.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let caller = Command::new("perl")
+        .args(["-e", "getppid() for 1..3"])
+        .spawn()
+        .unwrap();
+    let caller_pid = caller.id();
+    caller.wait_with_output().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mine = format!(
+        "{{\"map\":\"rb_a\",\"record\":{{\"seq\":{caller_pid},\"ring\":2,\"value\":153}}}}"
+    );
+    assert_eq!(stdout.lines().filter(|l| *l == mine).count(), 3, "{stdout}");
+    let dump = stdout.lines().last().unwrap();
+    assert!(
+        dump.starts_with("{\"maps\":[") && dump.contains("\"name\":\"ringbuf.bss\""),
+        "{dump}"
+    );
+}

@@ -9,6 +9,9 @@
  *   goes to rb_a when i is even, rb_b when odd; every record with i % 5 == 4
  *   is reserved and then discarded instead (the consumer never sees it).
  *   retval == number of records submitted.
+ * EXPECT on_getppid (tracepoint syscalls/sys_enter_getppid, attached by
+ *   `oxbpf run`): each getppid call submits { seq = calling thread id,
+ *   ring = 2, value = 0x99 } to rb_a.
  */
 #include "common.h"
 
@@ -27,6 +30,12 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 16384);
 } rb_b SEC(".maps");
+
+/* Names the record type in the object's BTF, for `oxbpf run --record-type`. */
+struct record *record_type __attribute__((unused));
+
+/* Names the record type in the object's BTF, for `oxbpf run --record-type`. */
+struct record *record_type __attribute__((unused));
 
 struct args {
 	__u32 count;
@@ -56,6 +65,20 @@ int produce(struct args *ctx)
 		}
 	}
 	return submitted;
+}
+
+SEC("tp/syscalls/sys_enter_getppid")
+int on_getppid(void *ctx)
+{
+	struct record *r = bpf_ringbuf_reserve(&rb_a, sizeof(*r), 0);
+
+	if (!r)
+		return 0;
+	r->seq = (__u32)bpf_get_current_pid_tgid();
+	r->ring = 2;
+	r->value = 0x99;
+	bpf_ringbuf_submit(r, 0);
+	return 0;
 }
 
 char LICENSE[] SEC("license") = "GPL";
