@@ -24,6 +24,7 @@ pub struct OpenObject {
     pub(crate) maps: Vec<MapConfig>,
     pub(crate) pin_root: PathBuf,
     pub(crate) core_btf: Option<PathBuf>,
+    pub(crate) btf_features: Option<oxbpf_btf::BtfFeatures>,
 }
 
 /// Where maps pinned by name (`LIBBPF_PIN_BY_NAME`) go unless the user
@@ -83,6 +84,7 @@ impl OpenObject {
             maps,
             pin_root: DEFAULT_PIN_ROOT.into(),
             core_btf: None,
+            btf_features: None,
         })
     }
 
@@ -107,6 +109,15 @@ impl OpenObject {
     /// running kernel's (e.g. a btfhub file for a kernel without BTF).
     pub fn set_core_btf(&mut self, path: impl Into<PathBuf>) -> &mut Self {
         self.core_btf = Some(path.into());
+        self
+    }
+
+    /// Plans for a kernel whose BTF loader accepts only `features` instead
+    /// of probing the running one: the object's BTF is sanitized down to
+    /// them. For testing what an older kernel will get, and for targets
+    /// declared rather than probed.
+    pub fn assume_btf_features(&mut self, features: oxbpf_btf::BtfFeatures) -> &mut Self {
+        self.btf_features = Some(features);
         self
     }
 
@@ -167,14 +178,17 @@ impl OpenObject {
     /// will ask the kernel, in order. Reads kernel facts (possible CPUs,
     /// vmlinux BTF when a program needs it) but creates nothing.
     pub fn plan(&self) -> Result<Plan> {
-        crate::planner::build(self, &Target::live_with(self.core_btf.as_deref()))
+        crate::planner::build(
+            self,
+            &Target::live_with(self.core_btf.as_deref(), self.btf_features),
+        )
     }
 
     /// Loads the object into the running kernel: builds the plan and runs
     /// it with the live executor. On failure, every kernel object created
     /// so far is closed before the error returns.
     pub fn load(self) -> Result<Object> {
-        let target = Target::live_with(self.core_btf.as_deref());
+        let target = Target::live_with(self.core_btf.as_deref(), self.btf_features);
         let (plan, layout) = crate::planner::build_with_layout(&self, &target)?;
         let executed = crate::exec::run(&plan, &target)?;
         Object::new(self, &layout, executed)
@@ -189,7 +203,7 @@ impl OpenObject {
     /// result is the same [`Object`] as [`OpenObject::load`]'s; on
     /// failure, everything created is closed.
     pub fn load_via_loader(self) -> Result<Object> {
-        let target = Target::live_with(self.core_btf.as_deref());
+        let target = Target::live_with(self.core_btf.as_deref(), self.btf_features);
         let (plan, layout) = crate::planner::build_with_layout(&self, &target)?;
         let loader = oxbpf_gen_loader::generate(&plan, &oxbpf_gen_loader::GenOptions::default())?;
         let executed = crate::lskel::run(&loader, Some(&plan))?;

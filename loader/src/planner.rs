@@ -66,6 +66,8 @@ struct Builder<'a> {
     /// struct_ops programs: the kernel struct they implement a member of
     /// (its `btf_find`) and that member's index.
     struct_ops_progs: HashMap<String, (Ref, u32)>,
+    /// What the target's BTF loader accepts.
+    btf_features: oxbpf_btf::BtfFeatures,
     /// struct_ops values to write once programs exist.
     struct_ops_values: Vec<crate::struct_ops::Pending>,
 }
@@ -113,8 +115,9 @@ pub(crate) fn build_with_layout(obj: &OpenObject, target: &Target) -> Result<(Pl
         core_cache: CandidateCache::new(),
         struct_ops_progs: HashMap::new(),
         struct_ops_values: Vec::new(),
+        btf_features: oxbpf_btf::BtfFeatures::all(),
     };
-    b.load_btf();
+    b.load_btf()?;
     b.create_maps()?;
     b.create_data_maps()?;
     b.create_kconfig_map()?;
@@ -138,11 +141,25 @@ impl Builder<'_> {
     }
 
     /// Step 1: the object's BTF, which maps and programs refer to.
-    fn load_btf(&mut self) {
-        if let Some(btf) = self.btf() {
-            let data = btf.to_native_bytes().into_owned();
-            self.layout.btf = Some(self.plan.push(Op::LoadBtf(LoadBtf { data })));
-        }
+    /// Kinds the target lacks are rewritten into forms it accepts (type
+    /// ids unchanged); without FUNC support programs load without
+    /// func_info/line_info, without VAR/DATASEC data maps without a BTF
+    /// value type.
+    fn load_btf(&mut self) -> Result<()> {
+        let Some(btf) = self.btf() else { return Ok(()) };
+        let features = self.target.btf_features();
+        let missing = oxbpf_btf::needed_features(btf, &features);
+        let data = if missing.is_empty() {
+            btf.to_native_bytes().into_owned()
+        } else {
+            let names: Vec<&str> = missing.iter().map(|f| f.name()).collect();
+            log::info!(target: "oxbpf::plan", "{}: BTF sanitized for a kernel without {}", self.obj.name, names.join(", "));
+            oxbpf_btf::sanitize(btf, &features)
+                .map_err(Error::btf(format!("{}: sanitizing BTF", self.obj.name)))?
+        };
+        self.btf_features = features;
+        self.layout.btf = Some(self.plan.push(Op::LoadBtf(LoadBtf { data })));
+        Ok(())
     }
 
     /// Step 2: the maps the object defines (inner map templates first).
@@ -303,7 +320,9 @@ impl Builder<'_> {
             if section.kind == DataKind::Rodata {
                 create.map_flags |= BPF_F_RDONLY_PROG;
             }
-            if let (Some(btf_ref), Some(btf)) = (self.layout.btf, self.btf()) {
+            if let (Some(btf_ref), Some(btf), true) =
+                (self.layout.btf, self.btf(), self.btf_features.var_datasec)
+            {
                 let datasec = btf
                     .find_by_name_kind(&section.name, Kind::Datasec)
                     .map_err(Error::btf(format!(
@@ -347,7 +366,7 @@ impl Builder<'_> {
         let name = data_map_name(&self.obj.name, KCONFIG_SECTION);
         let mut create = CreateMap::new(&name, MapType::ARRAY, 4, externs.kconfig_size, 1);
         create.map_flags = BPF_F_MMAPABLE | BPF_F_RDONLY_PROG;
-        if let Some(btf_ref) = self.layout.btf {
+        if let (Some(btf_ref), true) = (self.layout.btf, self.btf_features.var_datasec) {
             let datasec = btf
                 .find_by_name_kind(KCONFIG_SECTION, Kind::Datasec)
                 .map_err(Error::btf(format!("{}: DATASEC .kconfig", self.obj.name)))?;
@@ -530,7 +549,9 @@ impl Builder<'_> {
             load.insns = linked.insns;
             self.relocate_core(&linked.functions, &mut load)?;
             self.relocate(&linked.relocations, &mut load)?;
-            if let (Some(btf), Some(ext)) = (self.layout.btf, &self.btf_ext) {
+            if let (Some(btf), Some(ext), true) =
+                (self.layout.btf, &self.btf_ext, self.btf_features.func)
+            {
                 load.btf = Some(btf);
                 for placed in &linked.functions {
                     let (funcs, lines) = function_infos(ext, placed);
@@ -577,6 +598,15 @@ impl Builder<'_> {
             let Some(callback) = text.strip_prefix(TAG) else {
                 continue;
             };
+            if !self.btf_features.decl_tag {
+                // Without DECL_TAG the kernel cannot find the callback.
+                return Err(Error::Unsupported {
+                    what: format!(
+                        "the exception callback {callback} on a kernel without BTF DECL_TAG (5.16)"
+                    ),
+                    site: format!("program {name}"),
+                });
+            }
             let f = functions
                 .iter()
                 .find(|f| f.name == callback)

@@ -22,6 +22,7 @@ pub(crate) struct Target {
     vmlinux: OnceCell<Btf<'static>>,
     core_path: Option<PathBuf>,
     core: OnceCell<Btf<'static>>,
+    btf_features: Option<oxbpf_btf::BtfFeatures>,
     possible_cpus: OnceCell<u32>,
     kconfig: OnceCell<KernelConfig>,
     kallsyms: OnceCell<Kallsyms>,
@@ -36,6 +37,7 @@ impl Target {
             vmlinux: OnceCell::new(),
             core_path: None,
             core: OnceCell::new(),
+            btf_features: None,
             possible_cpus: OnceCell::new(),
             kconfig: OnceCell::new(),
             kallsyms: OnceCell::new(),
@@ -61,9 +63,13 @@ impl Target {
 
     /// The running kernel, with CO-RE relocations resolved against the BTF
     /// file `core` instead of the kernel's own when given.
-    pub(crate) fn live_with(core: Option<&Path>) -> Target {
+    pub(crate) fn live_with(
+        core: Option<&Path>,
+        btf_features: Option<oxbpf_btf::BtfFeatures>,
+    ) -> Target {
         let mut t = Target::live();
         t.core_path = core.map(Path::to_owned);
+        t.btf_features = btf_features;
         t
     }
 
@@ -131,6 +137,31 @@ impl Target {
                 oxbpf_syscalls::prog_load(&opts, &mut oxbpf_syscalls::VerifierLog::new()).is_ok();
             log::debug!(target: "oxbpf::probe", "bpf_get_attach_cookie: {supported}");
             supported
+        })
+    }
+
+    /// What the kernel's BTF loader accepts, from probes (a feature whose
+    /// probe is inconclusive is taken as supported: the load then says).
+    pub(crate) fn btf_features(&self) -> oxbpf_btf::BtfFeatures {
+        if let Some(f) = self.btf_features {
+            return f;
+        }
+        use oxbpf_btf::BtfFeature as F;
+        use oxbpf_syscalls::{BtfProbe as P, ProbeResult, probe_btf};
+        oxbpf_btf::BtfFeatures::from_fn(|f| {
+            let probe = match f {
+                F::Func => P::Func,
+                F::FuncGlobal => P::FuncGlobal,
+                F::VarDatasec => P::VarDatasec,
+                F::Float => P::Float,
+                F::DeclTag => P::DeclTag,
+                F::TypeTag => P::TypeTag,
+                F::Enum64 => P::Enum64,
+                F::EnumSigned => P::EnumSigned,
+                // A feature this loader has no probe for yet: assume it.
+                _ => return true,
+            };
+            probe_btf(probe) != ProbeResult::Unsupported
         })
     }
 
