@@ -21,7 +21,8 @@ use oxbpf_asm::Insn;
 use oxbpf_asm::opcode::{alu, jmp, pseudo, size};
 use oxbpf_asm::reg::{R0, R1, R2, R3, R4, R5, R6, R7};
 use oxbpf_plan::{
-    CreateMap, FindBtfId, FindKsym, LoadBtf, LoadProg, Op, PatchKind, Plan, Ref, SetFd, UpdateElem,
+    CreateMap, FindBtfId, FindKsym, LoadBtf, LoadProg, Op, PatchKind, Plan, Ref, SetFd,
+    StructOpsValue, UpdateElem,
 };
 use oxbpf_syscalls::attr::obj_name;
 use oxbpf_syscalls::{BtfLoadAttr, Cmd, MapCreateAttr, MapElemAttr, MapType, ProgLoadAttr};
@@ -467,14 +468,14 @@ impl Gen<'_> {
             }
             Op::LoadProg(p) => self.load_prog(k, p),
             Op::SetFd(set) => self.set_fd(k, set),
-            Op::StructOpsValue(_) => Err(Error::unsupported(
-                "struct_ops maps (their value needs program fds written at load time)",
-                site(k, op),
-            )),
+            Op::StructOpsValue(v) => self.struct_ops_value(k, v),
             Op::FindBtfId(f) => self.find_btf_id(k, f),
             Op::FindKsym(f) => self.find_ksym(k, f),
             Op::ReuseMap(r) => {
-                if r.expect.btf.is_some() || r.expect.inner_map.is_some() {
+                if r.expect.btf.is_some()
+                    || r.expect.inner_map.is_some()
+                    || r.expect.btf_vmlinux_value_type.is_some()
+                {
                     return Err(Error::unsupported(
                         "a pinned map expected to have BTF or an inner map (the runtime checks \
                          type, sizes and flags only)",
@@ -515,12 +516,6 @@ impl Gen<'_> {
 
     fn create_map(&mut self, k: usize, m: &CreateMap) -> Result<Step, Error> {
         check_kernel_name(k, "map", &m.kernel_name)?;
-        if m.btf_vmlinux_value_type.is_some() {
-            return Err(Error::unsupported(
-                "struct_ops maps",
-                format!("%{k} map_create {:?}", m.name),
-            ));
-        }
         if m.btf.is_none() && (m.btf_key_type_id != 0 || m.btf_value_type_id != 0) {
             return Err(Error::step(k, "BTF type ids without a BTF object"));
         }
@@ -534,6 +529,13 @@ impl Gen<'_> {
         }
         if let Some(inner) = m.inner_map {
             self.set_word_field(offset_of!(MapCreateAttr, inner_map_fd), self.fd_word(inner));
+        }
+        if let Some(value_type) = m.btf_vmlinux_value_type {
+            // The type id alone, as the live executor gives it: a value
+            // type in a module's BTF would also need its fd and
+            // BPF_F_VTYPE_BTF_OBJ_FD.
+            let (id, _) = self.found_words(value_type);
+            self.set_word_field(offset_of!(MapCreateAttr, btf_vmlinux_value_type_id), id);
         }
         self.sys_bpf(Cmd::MAP_CREATE, size_of::<MapCreateAttr>());
         let fd = self.fd_word(Ref(k as u32));
@@ -626,6 +628,56 @@ impl Gen<'_> {
             value: set.value,
             attr,
         })
+    }
+
+    /// A struct_ops map's value: the loader writes each program's fd
+    /// into its 8-byte member, then updates element 0.
+    fn struct_ops_value(&mut self, k: usize, v: &StructOpsValue) -> Result<Step, Error> {
+        let shape = self.map_shape(v.map);
+        if shape.map_type != MapType::STRUCT_OPS
+            || shape.key_size != 4
+            || shape.value_size as usize != v.value.len()
+        {
+            return Err(Error::step(
+                k,
+                format!(
+                    "a struct_ops value of {} bytes for map {} ({} key {} value {})",
+                    v.value.len(),
+                    v.map,
+                    shape.map_type,
+                    shape.key_size,
+                    shape.value_size
+                ),
+            ));
+        }
+        for &(at, _) in &v.progs {
+            let slot = &v.value[at as usize..at as usize + 8];
+            if slot.iter().any(|&b| b != 0) {
+                return Err(Error::step(
+                    k,
+                    format!(
+                        "struct_ops member at byte {at} is not clear: a loader cannot restore \
+                         the bytes the program's fd replaces"
+                    ),
+                ));
+            }
+        }
+        let key = self.blob.put(&0u32.to_ne_bytes(), k, "key")?;
+        let value = self.blob.put(&v.value, k, "value")?;
+        let attr = self.blob.put(elem_attr(0).as_bytes(), k, "attributes")?;
+        self.mark_step(k);
+        for &(at, prog) in &v.progs {
+            // The fd's upper half stays the zero the blob holds.
+            self.blob_ptr(R4, BlobOff(value.0 + at));
+            self.load_word(R3, self.fd_word(prog));
+            self.emit(Insn::stx_mem(size::W, R4, R3, 0));
+        }
+        self.blob_ptr(R2, attr);
+        self.set_word_field(offset_of!(MapElemAttr, map_fd), self.fd_word(v.map));
+        self.set_ptr_field(offset_of!(MapElemAttr, key), key);
+        self.set_ptr_field(offset_of!(MapElemAttr, value), value);
+        self.sys_bpf(Cmd::MAP_UPDATE_ELEM, size_of::<MapElemAttr>());
+        Ok(Step::StructOpsValue { map: v.map, attr })
     }
 
     fn find_btf_id(&mut self, k: usize, f: &FindBtfId) -> Result<Step, Error> {
@@ -771,6 +823,8 @@ impl Gen<'_> {
             attr: attr_off,
             fd,
             attach_type_given: p.expected_attach_type.is_some(),
+            core_relos: p.core_relos,
+            poisoned: p.poisoned.clone(),
         })
     }
 

@@ -28,10 +28,10 @@ use oxbpf_asm::{Insn, InsnIdx};
 use oxbpf_btf::Kind;
 use oxbpf_plan::{
     CreateMap, FindBtfId, FindKsym, Freeze, FuncInfo, LineInfo, LoadBtf, LoadProg, Op, Patch,
-    PatchKind, Pin, Plan, Produces, Ref, ReuseMap, SetFd, UpdateElem,
+    PatchKind, Pin, Plan, Produces, Ref, ReuseMap, SetFd, StructOpsValue, UpdateElem,
 };
 use oxbpf_syscalls::{
-    AttachType, BtfLoadAttr, Cmd, MapCreateAttr, MapElemAttr, ProgLoadAttr, UapiStruct,
+    AttachType, BtfLoadAttr, Cmd, MapCreateAttr, MapElemAttr, MapType, ProgLoadAttr, UapiStruct,
 };
 use zerocopy::FromBytes;
 
@@ -987,8 +987,14 @@ impl<'a> Decoder<'a> {
         };
         let btf_fd = offset_of!(MapCreateAttr, btf_fd);
         let inner_fd = offset_of!(MapCreateAttr, inner_map_fd);
-        let (a, dynamic) =
-            self.attrs::<MapCreateAttr>(k, c, attr, len, &[(btf_fd, 4), (inner_fd, 4)])?;
+        let vmlinux_type = offset_of!(MapCreateAttr, btf_vmlinux_value_type_id);
+        let (a, dynamic) = self.attrs::<MapCreateAttr>(
+            k,
+            c,
+            attr,
+            len,
+            &[(btf_fd, 4), (inner_fd, 4), (vmlinux_type, 4)],
+        )?;
         let kernel_name = kernel_name(k, &a.map_name)?;
         let mut m = CreateMap::new(name, a.map_type, a.key_size, a.value_size, a.max_entries);
         m.kernel_name = kernel_name;
@@ -1008,6 +1014,10 @@ impl<'a> Decoder<'a> {
         }
         if dynamic.contains_key(&inner_fd) {
             m.inner_map = Some(self.map_of(k, dynamic.get(&inner_fd), "inner_map_fd")?);
+        }
+        if let Some(&v) = dynamic.get(&vmlinux_type) {
+            m.btf_vmlinux_value_type =
+                Some(self.word_ref(k, v, &[WordKind::Id], "btf_vmlinux_value_type_id")?);
         }
         self.same_bytes(k, &a, &map_create_attr(&m))?;
         let is_inner = self.inner_templates.contains(&k);
@@ -1053,6 +1063,9 @@ impl<'a> Decoder<'a> {
         let key_ptr = self.blob_ptr(k, dynamic.get(&key_f), "key")?;
         let value_ptr = self.blob_ptr(k, dynamic.get(&value_f), "value")?;
         self.same_bytes(k, &a, &elem_attr(a.flags))?;
+        if shape.map_type == MapType::STRUCT_OPS {
+            return self.struct_ops_value(k, c, map, shape, key_ptr, value_ptr, a.flags);
+        }
         // A value holding another step's fd is a slot of a map-in-map or
         // prog array.
         if let Some(v) = value_ptr {
@@ -1106,6 +1119,56 @@ impl<'a> Decoder<'a> {
         }))
     }
 
+    /// A struct_ops map's value: its programs' fds stored into their
+    /// members at run time.
+    #[allow(clippy::too_many_arguments)]
+    fn struct_ops_value(
+        &self,
+        k: usize,
+        c: usize,
+        map: Ref,
+        shape: &CreateMap,
+        key: Option<BlobOff>,
+        value: Option<BlobOff>,
+        flags: u64,
+    ) -> Result<Op, Error> {
+        let bad = |what: &str| Error::decode_step(k, format!("struct_ops value: {what}"));
+        let (Some(key), Some(value)) = (key, value) else {
+            return Err(bad("no key or no value"));
+        };
+        if flags != 0 || shape.key_size != 4 || self.data(k, c, key, 4, "key")? != [0; 4] {
+            return Err(bad("not element 0, or flags set"));
+        }
+        let len = shape.value_size as usize;
+        let bytes = self.loader.blob.range(value, len)?.to_vec();
+        let mut progs = Vec::new();
+        for w in self.writes_before(c, value, len) {
+            let at =
+                w.at.checked_sub(value.0)
+                    .filter(|_| w.size == 4 && w.cond.is_none());
+            let Some(at) = at.filter(|&at| at as usize + 8 <= len) else {
+                return Err(Error::insn(
+                    w.pc,
+                    format!("a partial store into the value of step %{k}"),
+                ));
+            };
+            let prog = self.word_ref(k, w.val, &[WordKind::Fd], "a member's program")?;
+            if self.ops[prog.index()].produces() != Produces::Prog {
+                return Err(bad("a member set to something but a program"));
+            }
+            if bytes[at as usize..at as usize + 8] != [0; 8] {
+                return Err(bad("a member's upper half set"));
+            }
+            progs.push((at, prog));
+        }
+        progs.sort_unstable();
+        Ok(Op::StructOpsValue(StructOpsValue {
+            map,
+            value: bytes,
+            progs,
+        }))
+    }
+
     fn freeze(&self, k: usize, c: usize, attr: BlobOff, len: usize) -> Result<Op, Error> {
         let map_fd = offset_of!(MapElemAttr, map_fd);
         let (a, dynamic) = self.attrs::<MapElemAttr>(k, c, attr, len, &[(map_fd, 4)])?;
@@ -1118,6 +1181,8 @@ impl<'a> Decoder<'a> {
         let Step::LoadProg {
             name,
             attach_type_given,
+            core_relos,
+            poisoned,
             ..
         } = &self.loader.steps[k]
         else {
@@ -1158,6 +1223,8 @@ impl<'a> Decoder<'a> {
             .then_some(a.expected_attach_type);
         p.prog_flags = a.prog_flags;
         p.kern_version = a.kern_version;
+        p.core_relos = *core_relos;
+        p.poisoned = poisoned.clone();
         if let Some(&v) = dynamic.get(&f_btf) {
             let r = self.word_ref(k, v, &[WordKind::Fd], "prog_btf_fd")?;
             if !matches!(self.ops[r.index()], Op::LoadBtf(_)) {

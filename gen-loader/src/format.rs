@@ -36,20 +36,22 @@
 //! | 1 | `map_create` | name, attr off, fd off, handle (u8 0/1) |
 //! | 2 | `map_update` | map ref, attr off |
 //! | 3 | `map_freeze` | map ref, attr off |
-//! | 4 | `prog_load`  | name, attr off, fd off, attach type given (u8 0/1) |
+//! | 4 | `prog_load`  | name, attr off, fd off, attach type given (u8 0/1), CO-RE relocation count (u32), poisoned count (u32) × (instruction u32, slots u8, what: string) |
 //! | 5 | `btf_find`   | name off, BTF kind (u32), id off, module fd off |
 //! | 6 | `ksym_find`  | name off, address off |
 //! | 7 | `map_reuse`  | path, fd off, then the expected map: name, kernel name, type, key size, value size, max entries, flags, NUMA node (u32 each), map_extra (u64), BTF key and value type ids (u32) |
 //! | 8 | `obj_pin`    | map ref, path |
 //! | 9 | `map_set_fd` | map ref, value ref, attr off |
+//! | 10 | `struct_ops` | map ref, attr off |
 //!
 //! Nothing may follow the last step. Reading checks every count against
 //! the bytes left before allocating, every offset against the blob or the
 //! context, and every reference against the steps before it.
 
 use oxbpf_asm::Insn;
+use oxbpf_asm::InsnIdx;
 use oxbpf_btf::Kind;
-use oxbpf_plan::{CreateMap, Ref};
+use oxbpf_plan::{CreateMap, Poisoned, Ref};
 use oxbpf_syscalls::MapType;
 use zerocopy::FromBytes;
 
@@ -213,7 +215,9 @@ fn check_step(k: usize, step: &Step, blob: &Blob, ctx_size: u32) -> Result<(), S
             blob_ok(*attr)?;
             ctx_ok(*fd)
         }
-        Step::UpdateElem { map, attr } | Step::Freeze { map, attr } => {
+        Step::UpdateElem { map, attr }
+        | Step::Freeze { map, attr }
+        | Step::StructOpsValue { map, attr } => {
             ref_ok(*map)?;
             blob_ok(*attr)
         }
@@ -296,12 +300,21 @@ impl Writer {
                 attr,
                 fd,
                 attach_type_given,
+                core_relos,
+                poisoned,
             } => {
                 self.0.push(4);
                 self.str(name);
                 self.u32(attr.0);
                 self.u32(fd.0);
                 self.flag(*attach_type_given);
+                self.len(*core_relos);
+                self.len(poisoned.len());
+                for p in poisoned {
+                    self.len(p.insn.0);
+                    self.0.push(p.slots);
+                    self.str(&p.what);
+                }
             }
             Step::FindBtfId {
                 name,
@@ -344,6 +357,11 @@ impl Writer {
                 self.0.push(8);
                 self.u32(map.0);
                 self.str(path);
+            }
+            Step::StructOpsValue { map, attr } => {
+                self.0.push(10);
+                self.u32(map.0);
+                self.u32(attr.0);
             }
             Step::SetFd { map, value, attr } => {
                 self.0.push(9);
@@ -449,12 +467,32 @@ impl<'a> Reader<'a> {
                 map: step_ref(self, "map")?,
                 attr: blob(self, "attr")?,
             },
-            4 => Step::LoadProg {
-                name: self.str("program name")?,
-                attr: blob(self, "attr")?,
-                fd: word(self, "fd")?,
-                attach_type_given: self.flag("attach type given")?,
-            },
+            4 => {
+                let name = self.str("program name")?;
+                let attr = blob(self, "attr")?;
+                let fd = word(self, "fd")?;
+                let attach_type_given = self.flag("attach type given")?;
+                let core_relos = self.u32("CO-RE relocation count")? as usize;
+                let n = self.u32("poisoned count")? as usize;
+                // A poisoned record takes at least 9 bytes.
+                self.room(n, 9, "poisoned instructions")?;
+                let mut poisoned = Vec::with_capacity(n);
+                for _ in 0..n {
+                    poisoned.push(Poisoned {
+                        insn: InsnIdx(self.u32("poisoned instruction")? as usize),
+                        slots: self.u8("poisoned slots")?,
+                        what: self.str("poisoned relocation")?,
+                    });
+                }
+                Step::LoadProg {
+                    name,
+                    attr,
+                    fd,
+                    attach_type_given,
+                    core_relos,
+                    poisoned,
+                }
+            }
             5 => {
                 let name = blob(self, "name")?;
                 let kind_at = self.pos;
@@ -496,6 +534,10 @@ impl<'a> Reader<'a> {
             9 => Step::SetFd {
                 map: step_ref(self, "map")?,
                 value: step_ref(self, "value")?,
+                attr: blob(self, "attr")?,
+            },
+            10 => Step::StructOpsValue {
+                map: step_ref(self, "map")?,
                 attr: blob(self, "attr")?,
             },
             tag => return Err(Error::format(at, format!("step {k}: unknown tag {tag}"))),

@@ -3,7 +3,7 @@
 
 use oxbpf_asm::Insn;
 use oxbpf_btf::Kind;
-use oxbpf_plan::{CreateMap, Ref};
+use oxbpf_plan::{CreateMap, Poisoned, Ref};
 use oxbpf_syscalls::Cmd;
 
 use crate::layout::{Blob, BlobOff, CtxOff, KernelVersion};
@@ -109,6 +109,14 @@ pub enum Step {
         /// The `MapElemAttr`.
         attr: BlobOff,
     },
+    /// `BPF_MAP_UPDATE_ELEM` by the loader of a struct_ops map's value,
+    /// with its programs' fds written into their members.
+    StructOpsValue {
+        /// The struct_ops map.
+        map: Ref,
+        /// The `MapElemAttr`.
+        attr: BlobOff,
+    },
     /// `BPF_MAP_FREEZE` by the loader.
     Freeze {
         /// The map.
@@ -127,6 +135,12 @@ pub enum Step {
         /// Whether the plan gave an expected attach type (the attribute
         /// holds 0 both for none and for `BPF_CGROUP_INET_INGRESS`).
         attach_type_given: bool,
+        /// How many CO-RE relocations the plan applied (for the trace:
+        /// they are in the instructions already).
+        core_relos: usize,
+        /// The plan's poisoned instructions and what each stood for (for
+        /// the trace and for explaining a verifier refusal).
+        poisoned: Vec<Poisoned>,
     },
     /// `bpf_btf_find_by_name_kind` by the loader.
     FindBtfId {
@@ -183,6 +197,7 @@ impl Step {
             Step::CreateMap { .. } => "map_create",
             Step::UpdateElem { .. } => "map_update",
             Step::SetFd { .. } => "map_set_fd",
+            Step::StructOpsValue { .. } => "struct_ops",
             Step::Freeze { .. } => "map_freeze",
             Step::LoadProg { .. } => "prog_load",
             Step::FindBtfId { .. } => "btf_find",
@@ -197,7 +212,9 @@ impl Step {
         match self {
             Step::LoadBtf { .. } => Some(Cmd::BTF_LOAD),
             Step::CreateMap { .. } => Some(Cmd::MAP_CREATE),
-            Step::UpdateElem { .. } | Step::SetFd { .. } => Some(Cmd::MAP_UPDATE_ELEM),
+            Step::UpdateElem { .. } | Step::SetFd { .. } | Step::StructOpsValue { .. } => {
+                Some(Cmd::MAP_UPDATE_ELEM)
+            }
             Step::Freeze { .. } => Some(Cmd::MAP_FREEZE),
             Step::LoadProg { .. } => Some(Cmd::PROG_LOAD),
             _ => None,
@@ -211,6 +228,7 @@ impl Step {
             | Step::CreateMap { attr, .. }
             | Step::UpdateElem { attr, .. }
             | Step::SetFd { attr, .. }
+            | Step::StructOpsValue { attr, .. }
             | Step::Freeze { attr, .. }
             | Step::LoadProg { attr, .. } => Some(*attr),
             _ => None,

@@ -161,6 +161,7 @@ fn describe(loader: &Loader, k: usize) -> String {
         Step::CreateMap { name, .. } => format!("map_create {name:?}"),
         Step::UpdateElem { map, .. } => format!("map_update {map}"),
         Step::SetFd { map, .. } => format!("map_set_fd {map}"),
+        Step::StructOpsValue { map, .. } => format!("struct_ops {map}"),
         Step::Freeze { map, .. } => format!("map_freeze {map}"),
         Step::LoadProg { name, .. } => format!("prog_load {name:?}"),
         Step::FindBtfId { name, kind, .. } => {

@@ -25,6 +25,9 @@ fn clear(pins: &PinDir) {
 
 #[test]
 fn every_corpus_plan_survives_generate_then_decode() {
+    // Not a kernel test, but it opens files: it must not run while the
+    // other test counts open fds.
+    let _k = kernel_lock();
     let pins = PinDir::new("loader-roundtrip");
     for path in corpus() {
         let name = path.display().to_string();

@@ -62,7 +62,9 @@ fn break_step(loader: &mut Loader, k: usize, pins: &Path) -> Option<PathBuf> {
             attr.index() + offset_of!(MapCreateAttr, map_type),
             &0x7fffu32.to_ne_bytes(),
         ),
-        Step::UpdateElem { attr, .. } | Step::SetFd { attr, .. } => put(
+        Step::UpdateElem { attr, .. }
+        | Step::SetFd { attr, .. }
+        | Step::StructOpsValue { attr, .. } => put(
             loader,
             attr.index() + offset_of!(MapElemAttr, flags),
             &0x100u64.to_ne_bytes(),
@@ -163,7 +165,14 @@ fn plan_of(name: &str, pins: &PinDir) -> Plan {
 fn a_failure_at_any_step_of_a_corpus_loader_leaves_nothing() {
     let _k = kernel_lock();
     let pins = PinDir::new("loader-faults");
-    for name in ["maps_btf", "map_values", "externs", "subprogs", "tp_btf"] {
+    for name in [
+        "maps_btf",
+        "map_values",
+        "externs",
+        "subprogs",
+        "tp_btf",
+        "struct_ops",
+    ] {
         let plan = plan_of(name, &pins);
         let loader = generate(&plan, &GenOptions::default()).unwrap();
         every_step_fails_cleanly(name, &loader, &pins, &|| {});
