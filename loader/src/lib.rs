@@ -12,6 +12,12 @@
 //! and [`Program`] handles; programs attach and return [`Link`]s that
 //! detach when dropped.
 //!
+//! The same plan can instead be compiled into a *generated loader*
+//! ([`gen_loader`]): a BPF program that makes the calls from inside the
+//! kernel. [`OpenObject::load_via_loader`] loads that way, and a
+//! [`LightSkeleton`] loads a loader file (`oxbpf gen loader`) with no ELF
+//! or BTF parsing at all; both give the same [`Object`].
+//!
 //! ```no_run
 //! use oxbpf::OpenObject;
 //!
@@ -70,6 +76,7 @@ pub use oxbpf_gen_loader as gen_loader;
 pub use oxbpf_plan as plan;
 pub use oxbpf_syscalls as sys;
 pub use oxbpf_syscalls::{
-    AttachType, MapMemory, MapType, ProgType, RingBuffer, TestRunOptions, TestRunOutput,
+    AttachType, MapMemory, MapType, PerfBuffer, PerfRecord, ProgType, RingBuffer, TestRunOptions,
+    TestRunOutput,
     UserRingBuffer, UserSample,
 };
