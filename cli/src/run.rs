@@ -1,5 +1,5 @@
 //! `oxbpf run OBJ`: load, attach every program its section names a place
-//! for, stream ring buffer records, and dump every map at the end — typed
+//! for, stream ring buffer and perf buffer records, and dump every map at the end — typed
 //! through the object's BTF where it describes them, hex otherwise.
 
 use std::ops::ControlFlow;
@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use oxbpf::btf::{Btf, TypeId};
-use oxbpf::{MapType, Object, OpenObject, RingBuffer};
+use oxbpf::{MapType, Object, OpenObject, PerfBuffer, PerfRecord, RingBuffer};
 
 use crate::Result;
 
@@ -57,6 +57,14 @@ pub(crate) fn run(opts: &RunOptions<'_>) -> Result {
         ring_names.push(map.name().to_owned());
         ring_types.push(record_type(btf.as_ref(), opts.record_types, map.name())?);
     }
+    let mut perfs = Vec::new();
+    for map in obj
+        .maps()
+        .filter(|m| m.map_type() == MapType::PERF_EVENT_ARRAY)
+    {
+        let ty = record_type(btf.as_ref(), opts.record_types, map.name())?;
+        perfs.push((map.name().to_owned(), ty, PerfBuffer::new(map.map_fd(), 8)?));
+    }
     let deadline = opts
         .duration
         .map(|s| Instant::now() + Duration::from_secs(s));
@@ -67,15 +75,28 @@ pub(crate) fn run(opts: &RunOptions<'_>) -> Result {
             .unwrap_or_default()
     ));
     while !stop.load(Ordering::SeqCst) && deadline.is_none_or(|d| Instant::now() < d) {
-        let wait = Duration::from_millis(100);
-        if rings.is_empty() {
+        let wait = Duration::from_millis(if perfs.is_empty() { 100 } else { 50 });
+        if rings.is_empty() && perfs.is_empty() {
             std::thread::sleep(wait);
             continue;
         }
-        rings.poll(Some(wait), |i, bytes| {
-            out.record(&ring_names[i], btf.as_ref(), ring_types[i], bytes);
-            ControlFlow::Continue(())
-        })?;
+        if !rings.is_empty() {
+            rings.poll(Some(wait), |i, bytes| {
+                out.record(&ring_names[i], btf.as_ref(), ring_types[i], bytes);
+                ControlFlow::Continue(())
+            })?;
+        }
+        for (name, ty, perf) in &mut perfs {
+            perf.poll(Some(wait), |r| {
+                match r {
+                    PerfRecord::Sample { data, .. } => out.record(name, btf.as_ref(), *ty, data),
+                    PerfRecord::Lost { cpu, count } => {
+                        out.note(&format!("{name}: {count} records lost on CPU {cpu}"))
+                    }
+                }
+                ControlFlow::Continue(())
+            })?;
+        }
     }
     drop(report);
     out.note("detached");

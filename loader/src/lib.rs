@@ -77,6 +77,5 @@ pub use oxbpf_plan as plan;
 pub use oxbpf_syscalls as sys;
 pub use oxbpf_syscalls::{
     AttachType, MapMemory, MapType, PerfBuffer, PerfRecord, ProgType, RingBuffer, TestRunOptions,
-    TestRunOutput,
-    UserRingBuffer, UserSample,
+    TestRunOutput, UserRingBuffer, UserSample,
 };

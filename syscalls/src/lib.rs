@@ -88,6 +88,7 @@ mod obj;
 mod perf;
 mod perf_counter;
 mod perf_sw;
+mod perfbuf;
 mod probe;
 mod probe_prog;
 mod prog;
@@ -143,6 +144,7 @@ pub use perf_counter::{
     perf_event_open_counter,
 };
 pub use perf_sw::{PERF_TYPE_SOFTWARE, perf_event_open_software, sw};
+pub use perfbuf::{PerfBuffer, PerfRecord};
 pub use probe::{BtfProbe, ProbeResult, probe_btf, probe_btf_uncached};
 pub use probe_prog::{
     KPROBE_PMU_RETPROBE, KPROBE_PMU_TYPE, ProbeTarget, ProgProbe, ProgProbeReport, kprobe_pmu_type,
