@@ -4,10 +4,12 @@
  * (net/bpf/test_run.c). BPF_PROG_TEST_RUN of an fmod_ret program calls it
  * with a = 1, *b = 1 and reports ((b was not incremented) << 16) | ret.
  *
- * Test: test_run `fmod_ret_test` before attaching: retval 3 (1 + 2, b
- * incremented). Attach it, test_run again: the program returns 1000, so
- * the function body is skipped: retval (1 << 16) | 1000; fmod_calls[0] == 1
- * and fmod_calls[1] == 1 (the argument a).
+ * Test: test_run `fmod_ret_test` before attaching (the kernel reports
+ * (side effects << 16) | return values; newer kernels add a second test
+ * function's share). Attach it, test_run again: the program returns 1000,
+ * so the body is skipped: the low 16 bits are >= 1000 and the side-effect
+ * count differs; fmod_calls[0] == 1 and fmod_calls[1] == 1 (the argument
+ * a). Detached: the first result again.
  */
 #include "../progs/common.h"
 

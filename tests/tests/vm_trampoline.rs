@@ -89,20 +89,31 @@ fn fmod_ret_replaces_bpf_modify_return_test() {
             vmlinux_func("bpf_modify_return_test")
         );
         let calls = obj.map("fmod_calls").unwrap();
-        let run = || p.test_run(&TestRunOptions::default()).unwrap().retval;
-
-        // bpf_modify_return_test(1, &b) with b = 1: b becomes 2, returns 3.
-        assert_eq!(run(), 3);
+        // The test run reports `(side effects << 16) | returns`: it calls
+        // bpf_modify_return_test(1, &b) with b = 1, which sets b = 2 and
+        // returns 3, counts a side effect from b's value, and (newer
+        // kernels) adds a second test function's share, whose arithmetic
+        // differs between versions: so the test compares runs instead of
+        // expecting numbers.
+        let run = || {
+            let r = p.test_run(&TestRunOptions::default()).unwrap().retval;
+            (r >> 16, r & 0xffff)
+        };
+        let unattached = run();
+        assert!(unattached.1 < 1000, "{unattached:?}");
         assert_eq!(u64_array(calls), [0, 0]);
 
         let link = p.attach().unwrap();
-        // The program returns 1000: the body is skipped (b stays 1, which
-        // the test run reports in bit 16) and 1000 is returned.
-        assert_eq!(run(), (1 << 16) | 1000);
+        // The program returns 1000: it becomes the return value and the
+        // body does not run, so b keeps its value and the side effect
+        // count changes.
+        let attached = run();
+        assert!(attached.1 >= 1000, "{unattached:?} -> {attached:?}");
+        assert_ne!(attached.0, unattached.0, "{unattached:?} -> {attached:?}");
         assert_eq!(u64_array(calls), [1, 1]);
 
         drop(link);
-        assert_eq!(run(), 3);
+        assert_eq!(run(), unattached);
         assert_eq!(u64_array(calls), [1, 1]);
     }
     fds.assert_no_leak("fmod_ret");
