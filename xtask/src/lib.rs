@@ -22,7 +22,8 @@
 //!   with apt-get when missing and run as root on Debian), `build-bpf`,
 //!   `cargo test --workspace`, then a summary that counts the live-kernel
 //!   tests (package `oxbpf-tests`).
-//! - `ci`: `cargo fmt --check`, `cargo clippy -D warnings`, then `test`.
+//! - `ci`: `cargo fmt --check`, `cargo clippy -D warnings`, `test`, then a
+//!   bounded `vm-test` on one 6.1 kernel ([`test::CI_VM_TEST`]).
 //! - `vm-test [--kernel NAME]... [--filter PATTERN]... [--timeout S]`:
 //!   boots Debian's kernels under qemu and runs the kernel tests inside
 //!   each ([`vm`]), with a pass/fail/skip table per kernel and test. The
@@ -78,7 +79,8 @@ commands:
   vm-test [--kernel NAME]... [--filter PATTERN]... [--timeout S]
                the kernel tests on Debian's 6.1/6.12/5.10 kernels under
                qemu (`cargo xtask vm-test --help`)
-  ci           cargo fmt --check, cargo clippy -D warnings, then test
+  ci           cargo fmt --check, cargo clippy -D warnings, test, then a
+               bounded vm-test on Debian's 6.1
   fuzz btf [--time S]  every btf/fuzz target for S seconds (default 60)
   bench btf    BTF benchmarks against libbpf, then callgrind instruction counts
   help         this text

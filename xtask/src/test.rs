@@ -76,8 +76,38 @@ pub fn ci(ws: &Workspace) -> Result<(), Error> {
         }
     }
     println!("==> cargo xtask test");
-    run(ws, &[])
+    run(ws, &[])?;
+    println!("==> cargo xtask vm-test {}", CI_VM_TEST.join(" "));
+    let args: Vec<String> = CI_VM_TEST.iter().map(|a| a.to_string()).collect();
+    crate::vm::run(ws, &args)
 }
+
+/// The bounded vm-test of `cargo xtask ci`: one 6.1 kernel, the tests
+/// this host cannot run (`vm_*`: fentry, LSM, kprobes) and a few
+/// behaviour tests of the common program types, plus the feature probes'
+/// unit tests (each BTF probe checked against its declared minimum
+/// kernel). The whole matrix (`cargo xtask vm-test --kernel all`) runs on
+/// demand.
+pub const CI_VM_TEST: &[&str] = &[
+    "--kernel",
+    "6.1",
+    "--filter",
+    "oxbpf-tests:vm_",
+    "--filter",
+    "probe::tests",
+    "--filter",
+    "probe_prog::tests",
+    "--filter",
+    "behaviour_tracepoint",
+    "--filter",
+    "behaviour_tp_btf",
+    "--filter",
+    "behaviour_raw_tp",
+    "--filter",
+    "behaviour_xdp_count",
+    "--filter",
+    "behaviour_maps_btf",
+];
 
 pub(crate) fn cargo_program() -> PathBuf {
     std::env::var_os("CARGO")

@@ -1073,6 +1073,9 @@ mod tests {
         assert_eq!(o.filters, ["vm_"]);
         assert_eq!(o.timeout, Duration::from_secs(60));
         assert_eq!(o.accel, Accel::Tcg);
+        let ci = Options::parse(&strings(crate::test::CI_VM_TEST)).unwrap();
+        assert_eq!(ci.kernels, ["6.1"], "ci boots one 6.1 kernel");
+        assert!(ci.filters.iter().any(|f| f == "oxbpf-tests:vm_"));
         let all = Options::parse(&strings(&["--kernel", "all"])).unwrap();
         assert_eq!(all.kernels.len(), kernel::KERNELS.len());
         for bad in [
