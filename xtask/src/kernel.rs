@@ -15,10 +15,10 @@
 //!   decompressor, both slow under emulation). The compressed payload's
 //!   place is read from the bzImage's setup header (`payload_offset` and
 //!   `payload_length`, boot protocol 2.08) and decompressed by `xz`,
-//!   `zstd` or `gzip` by its magic bytes (6.1 uses xz, 6.12 zstd). The
-//!   kernel build appends the uncompressed size (4 bytes) to xz and zstd
-//!   payloads, which `xz --single-stream` ignores and which is cut off
-//!   for `zstd`.
+//!   `zstd`, `lz4` or `gzip` by its magic bytes (6.1 and 5.10 use xz, 6.1
+//!   cloud lz4, 6.12 zstd). The kernel build appends the uncompressed size
+//!   (4 bytes) to the payload, which `xz --single-stream` ignores and which
+//!   is cut off for `zstd` and `lz4`.
 //! - **Modules.** The .deb has no `modules.dep`, so the load order comes
 //!   from each module's own `.modinfo` `depends=` list; 6.12's modules are
 //!   `.ko.xz` and are decompressed here (the kernel would need
@@ -668,6 +668,8 @@ pub enum Compression {
     Zstd,
     /// gzip (`1F 8B`).
     Gzip,
+    /// lz4, legacy frame format (`02 21 4C 18`; Debian's 6.1 cloud kernel).
+    Lz4,
 }
 
 impl Compression {
@@ -679,6 +681,8 @@ impl Compression {
             Some(Compression::Zstd)
         } else if data.starts_with(b"\x1f\x8b") {
             Some(Compression::Gzip)
+        } else if data.starts_with(b"\x02\x21\x4c\x18") {
+            Some(Compression::Lz4)
         } else {
             None
         }
@@ -689,6 +693,7 @@ impl Compression {
             Compression::Xz => ("xz", &["-dc", "--single-stream"], "xz-utils"),
             Compression::Zstd => ("zstd", &["-dcq"], "zstd"),
             Compression::Gzip => ("gzip", &["-dc"], "gzip"),
+            Compression::Lz4 => ("lz4", &["-dcq"], "lz4"),
         }
     }
 
@@ -751,7 +756,8 @@ fn decompress_file(path: &Path) -> Result<Vec<u8>, Error> {
 /// The compressed payload of an x86 bzImage: `(format, bytes)`, from the
 /// setup header's `payload_offset`/`payload_length` (relative to the
 /// protected-mode code after `(setup_sects + 1) * 512` bytes). The 4-byte
-/// size the kernel build appends to zstd payloads is cut off.
+/// size the kernel build appends to zstd and lz4 payloads is cut off (xz
+/// stops at its stream's end by itself).
 pub fn bzimage_payload(bz: &[u8]) -> Result<(Compression, &[u8]), Error> {
     let bad = |what: &str| Error::Failed(format!("not a bzImage: {what}"));
     if bz.len() < 0x250 || bz.get(0x202..0x206) != Some(b"HdrS") {
@@ -779,7 +785,7 @@ pub fn bzimage_payload(bz: &[u8]) -> Result<(Compression, &[u8]), Error> {
         ))
     })?;
     let payload = match format {
-        Compression::Zstd => &payload[..payload.len().saturating_sub(4)],
+        Compression::Zstd | Compression::Lz4 => &payload[..payload.len().saturating_sub(4)],
         _ => payload,
     };
     Ok((format, payload))
