@@ -147,8 +147,8 @@ pub use perf_sw::{PERF_TYPE_SOFTWARE, perf_event_open_software, sw};
 pub use perfbuf::{PerfBuffer, PerfRecord};
 pub use probe::{BtfProbe, ProbeResult, probe_btf, probe_btf_uncached};
 pub use probe_prog::{
-    KPROBE_PMU_RETPROBE, KPROBE_PMU_TYPE, ProbeTarget, ProgProbe, ProgProbeReport, kprobe_pmu_type,
-    kprobe_retprobe_bit, perf_event_open_kprobe, probe_prog, probe_prog_uncached,
+    ACTIVE_LSMS, KPROBE_PMU_RETPROBE, KPROBE_PMU_TYPE, ProbeTarget, ProgProbe, ProgProbeReport,
+    kprobe_pmu_type, kprobe_retprobe_bit, perf_event_open_kprobe, probe_prog, probe_prog_uncached,
 };
 pub use prog::{
     MAX_LOG_SIZE, ProgLoadOptions, TestRunOptions, TestRunOutput, VerifierLog, prog_load,

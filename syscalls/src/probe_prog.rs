@@ -12,7 +12,9 @@
 //!
 //! - **supported**: loaded and attached;
 //! - **unsupported**: the kernel refused the kind (any errno of the load or
-//!   the attach, no kprobe PMU) *while a plain socket filter loads* — so
+//!   the attach, no kprobe PMU, BPF LSM not among the active LSMs of
+//!   `/sys/kernel/security/lsm` when securityfs is mounted) *while a plain
+//!   socket filter loads* — so
 //!   the refusal is about the kind, whether the kernel lacks it (no
 //!   `CONFIG_KPROBES`, no `CONFIG_FPROBE`, BPF LSM not built) or a policy
 //!   forbids it (a kernel that answers `EPERM` to root for fentry);
@@ -242,6 +244,18 @@ fn try_probe(probe: ProgProbe, target: &ProbeTarget<'_>) -> std::result::Result<
     } else {
         None
     };
+    if probe == ProgProbe::Lsm {
+        // An LSM program loads and attaches even where BPF LSM is built
+        // but not enabled; its hooks then never run.
+        if let Some(list) = active_lsms() {
+            if !list.split(',').any(|m| m.trim() == "bpf") {
+                return Err(format!(
+                    "BPF LSM is not active ({ACTIVE_LSMS}: {}): boot with lsm=...,bpf",
+                    list.trim()
+                ));
+            }
+        }
+    }
     let mut opts = ProgLoadOptions::new(prog_type, &RET0, c"GPL");
     opts.name = "oxbpf_probe";
     opts.expected_attach_type = attach_type;
@@ -291,6 +305,14 @@ fn try_probe(probe: ProgProbe, target: &ProbeTarget<'_>) -> std::result::Result<
         }
     }
     Ok(format!("loaded and attached to {func}"))
+}
+
+/// Where securityfs lists the active LSMs.
+pub const ACTIVE_LSMS: &str = "/sys/kernel/security/lsm";
+
+/// The active LSMs (comma-separated), if securityfs is mounted.
+fn active_lsms() -> Option<String> {
+    std::fs::read_to_string(ACTIVE_LSMS).ok()
 }
 
 /// Attaches with a perf_event link, or with the ioctl on kernels before

@@ -42,7 +42,10 @@ fn fentry_and_fexit_see_bpf_fentry_test1() {
             let p = obj.program(name).unwrap();
             let info = p.info().unwrap();
             assert_eq!(info.r#type, ProgType::TRACING, "{name}");
-            assert_eq!(info.attach_btf_id, target, "{name}");
+            // Kernels before 5.11 do not report the attach target (0).
+            if info.attach_btf_id != 0 {
+                assert_eq!(info.attach_btf_id, target, "{name}");
+            }
             assert_eq!(p.expected_attach_type(), Some(attach), "{name}");
         }
         let stats = obj.map("fentry_stats").unwrap();
@@ -84,10 +87,10 @@ fn fmod_ret_replaces_bpf_modify_return_test() {
             .unwrap_or_else(|e| panic!("{e:?}"));
         let p = obj.program("fmod_ret_test").unwrap();
         assert_eq!(p.expected_attach_type(), Some(AttachType::MODIFY_RETURN));
-        assert_eq!(
-            p.info().unwrap().attach_btf_id,
-            vmlinux_func("bpf_modify_return_test")
-        );
+        let reported = p.info().unwrap().attach_btf_id;
+        if reported != 0 {
+            assert_eq!(reported, vmlinux_func("bpf_modify_return_test"));
+        }
         let calls = obj.map("fmod_calls").unwrap();
         // The test run reports `(side effects << 16) | returns`: it calls
         // bpf_modify_return_test(1, &b) with b = 1, which sets b = 2 and

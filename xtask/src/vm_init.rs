@@ -2,8 +2,8 @@
 //! `oxbpf-vm-init`, statically linked), and the console markers it
 //! prints, which the host half ([`crate::vm`]) parses.
 //!
-//! As PID 1 it mounts proc, sys, devtmpfs, bpffs, tracefs, debugfs and
-//! cgroup2 (at `/sys/fs/cgroup`), brings up the loopback interface (a
+//! As PID 1 it mounts proc, sys, devtmpfs, bpffs, tracefs, debugfs,
+//! cgroup2 (at `/sys/fs/cgroup`) and securityfs, brings up the loopback interface (a
 //! netlink `RTM_NEWLINK`), loads the modules listed in its configuration
 //! in order (`finit_module`), runs every test binary with
 //! `--test-threads=1` and prints one marker per test, then powers off.
@@ -302,7 +302,7 @@ fn run() -> Result<(), Error> {
 
 fn mount_all() {
     use rustix::mount::{MountFlags, mount};
-    let mounts: [(&str, &str, &str); 7] = [
+    let mounts: [(&str, &str, &str); 8] = [
         ("proc", "/proc", "proc"),
         ("sysfs", "/sys", "sysfs"),
         ("devtmpfs", "/dev", "devtmpfs"),
@@ -310,6 +310,7 @@ fn mount_all() {
         ("tracefs", "/sys/kernel/tracing", "tracefs"),
         ("debugfs", "/sys/kernel/debug", "debugfs"),
         ("cgroup2", "/sys/fs/cgroup", "cgroup2"),
+        ("securityfs", "/sys/kernel/security", "securityfs"),
     ];
     for (source, target, fstype) in mounts {
         let _ = std::fs::create_dir_all(target);
@@ -441,10 +442,7 @@ mod tests {
         };
         assert_eq!(Config::parse(&c.render()).unwrap(), c);
         assert!(c.libtest_filters("oxbpf-tests:vm_lsm").is_empty());
-        assert_eq!(
-            c.libtest_filters("oxbpf-tests:malformed"),
-            ["vm_", "load"]
-        );
+        assert_eq!(c.libtest_filters("oxbpf-tests:malformed"), ["vm_", "load"]);
         assert!(Config::parse("binary x\n").is_err());
         assert!(Config::parse("frobnicate 1\nkernel k\n").is_err());
         assert!(Config::parse("module /m.ko\n").is_err(), "no kernel");
