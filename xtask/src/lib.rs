@@ -29,9 +29,9 @@
 //!   each ([`vm`]), with a pass/fail/skip table per kernel and test. The
 //!   same binary, statically linked, is the guests' `/init` when it runs
 //!   as PID 1 ([`vm_init`]).
-//! - `fuzz btf [--time SECONDS]`: the fuzz targets of `btf/fuzz` with
-//!   cargo-fuzz on stable, SECONDS each (default 60); prints execs per
-//!   target.
+//! - `fuzz [TARGET|CRATE|all] [--time SECONDS]`: the cargo-fuzz targets
+//!   of every parser and decoder (`<crate>/fuzz/`, [`fuzz::TARGETS`]) on
+//!   stable, SECONDS each (default 60); prints execs per target.
 //! - `bench btf`: the BTF benchmarks (criterion, against libbpf through
 //!   libbpf-sys; package `btf/benches`, outside the workspace), then
 //!   callgrind instruction counts. Not part of `ci`.
@@ -81,7 +81,8 @@ commands:
                qemu (`cargo xtask vm-test --help`)
   ci           cargo fmt --check, cargo clippy -D warnings, test, then a
                bounded vm-test on Debian's 6.1
-  fuzz btf [--time S]  every btf/fuzz target for S seconds (default 60)
+  fuzz [TARGET|CRATE|all] [--time S]
+               cargo-fuzz targets of every parser, S seconds each (default 60)
   bench btf    BTF benchmarks against libbpf, then callgrind instruction counts
   help         this text
 
@@ -112,7 +113,7 @@ pub fn run(args: &[String]) -> Result<(), Error> {
             bench::parse_args(rest)?;
             bench::run(&Workspace::locate()?)
         }
-        "fuzz" => fuzz::run(&Workspace::locate()?, fuzz::parse_args(rest)?),
+        "fuzz" => fuzz::run(&Workspace::locate()?, &fuzz::parse_args(rest)?),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(())
