@@ -32,6 +32,11 @@
 //! - `fuzz [TARGET|CRATE|all] [--time SECONDS]`: the cargo-fuzz targets
 //!   of every parser and decoder (`<crate>/fuzz/`, [`fuzz::TARGETS`]) on
 //!   stable, SECONDS each (default 60); prints execs per target.
+//! - `core-targets`: the `.BTF` of Debian's 6.1 and 6.12 kernels
+//!   (downloaded and unpacked as vm-test does, cached under
+//!   `<target>/core-btf/`), then the CO-RE test objects relocated against
+//!   each, every value checked by an independent walk of that BTF
+//!   ([`core_targets`]).
 //! - `bench btf`: the BTF benchmarks (criterion, against libbpf through
 //!   libbpf-sys; package `btf/benches`, outside the workspace), then
 //!   callgrind instruction counts. Not part of `ci`.
@@ -56,6 +61,7 @@
 
 pub mod bench;
 pub mod bpf;
+pub mod core_targets;
 pub mod cpio;
 mod error;
 pub mod fuzz;
@@ -83,6 +89,7 @@ commands:
                bounded vm-test on Debian's 6.1
   fuzz [TARGET|CRATE|all] [--time S]
                cargo-fuzz targets of every parser, S seconds each (default 60)
+  core-targets the CO-RE test objects relocated against Debian 6.1/6.12 BTF
   bench btf    BTF benchmarks against libbpf, then callgrind instruction counts
   help         this text
 
@@ -112,6 +119,10 @@ pub fn run(args: &[String]) -> Result<(), Error> {
         "bench" => {
             bench::parse_args(rest)?;
             bench::run(&Workspace::locate()?)
+        }
+        "core-targets" => {
+            no_args(command, rest)?;
+            core_targets::run(&Workspace::locate()?)
         }
         "fuzz" => fuzz::run(&Workspace::locate()?, &fuzz::parse_args(rest)?),
         "help" | "-h" | "--help" => {
