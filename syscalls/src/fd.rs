@@ -29,7 +29,10 @@ fn check_kind(fd: BorrowedFd<'_>, expected: &'static str) -> Result<()> {
         path,
         source,
     })?;
-    if target.as_os_str() == expected {
+    // The kernel names a link's inode `bpf_link` when it creates the link
+    // and `bpf-link` when it reopens a pinned one.
+    let alias = (expected == "anon_inode:bpf_link").then_some("anon_inode:bpf-link");
+    if target.as_os_str() == expected || alias.is_some_and(|a| target.as_os_str() == a) {
         Ok(())
     } else {
         Err(Error::FdKind {

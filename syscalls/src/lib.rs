@@ -124,7 +124,7 @@ pub use layout::{FieldLayout, UapiStruct};
 pub use link::{
     F_REPLACE, LinkTail, LinkTarget, link_create, link_detach, link_update, raw_tracepoint_open,
 };
-pub use link_pin::{LINK_INODE, link_from_owned, link_get_pinned};
+pub use link_pin::link_get_pinned;
 pub use map::{
     map_create, map_delete_elem, map_freeze, map_get_next_key, map_lookup_and_delete_elem,
     map_lookup_elem, map_update_elem,
