@@ -19,6 +19,18 @@ pub trait DatasecSource {
     /// loader's `.kconfig` map); `None` means it is resolved elsewhere
     /// (a kernel symbol) and is dropped from the DATASEC.
     fn var_offset(&self, section: &str, var: &str) -> Option<u32>;
+
+    /// Whether the global function `name` is hidden from other objects
+    /// (ELF visibility `hidden` or `internal`, as `__hidden` in BPF C
+    /// headers declares it). Such a function has no callers outside the
+    /// object, so its FUNC becomes `static`: the verifier then checks it in
+    /// each caller's context instead of on its own against its BTF
+    /// prototype (which a helper library's functions taking a context
+    /// pointer do not survive). The default answers `false`.
+    fn is_hidden_func(&self, name: &str) -> bool {
+        let _ = name;
+        false
+    }
 }
 
 /// Returns a copy of `btf` in native byte order that the kernel accepts:
@@ -44,6 +56,8 @@ pub trait DatasecSource {
 ///   it, since a VAR needs a sized type), and extern FUNCs TYPEDEFs of their prototypes
 ///   (a static FUNC would need named parameters, which declarations lack):
 ///   declarations the kernel accepts and nothing refers to.
+/// - **Hidden functions**: a global FUNC the source calls hidden
+///   ([`DatasecSource::is_hidden_func`]) becomes `static`.
 ///
 /// Type ids and string offsets do not change; only records are rewritten
 /// (a DATASEC may lose entries, so later records move).
@@ -93,6 +107,17 @@ pub fn fixup_datasecs(btf: &Btf<'_>, src: &dyn DatasecSource) -> Result<Vec<u8>,
                 log::debug!(target: "oxbpf::btf", "FUNC [{id}]: extern -> typedef of its prototype");
                 if let Some(w) = words.get_mut(1) {
                     *w = (Kind::Typedef as u32) << 24;
+                }
+            }
+            Type::Func(f)
+                if f.linkage == FuncLinkage::Global
+                    && btf
+                        .string_at(t.name_off())
+                        .is_ok_and(|name| src.is_hidden_func(name)) =>
+            {
+                log::debug!(target: "oxbpf::btf", "FUNC [{id}]: hidden global -> static");
+                if let Some(w) = words.get_mut(1) {
+                    *w = (*w & !0xffff) | u32::from(FuncLinkage::Static.to_u16());
                 }
             }
             _ => {}

@@ -257,3 +257,40 @@ fn fixup_errors_say_where() {
     let e = fixup_datasecs(&btf, &f("", "", Some(("data_y", 9)))).unwrap_err();
     assert!(e.to_string().contains("exceeds the section size 9"), "{e}");
 }
+
+/// Says which functions are hidden; knows no sections.
+struct Hidden(&'static [&'static str]);
+
+impl DatasecSource for Hidden {
+    fn section_size(&self, _: &str) -> Option<u32> {
+        None
+    }
+    fn var_offset(&self, _: &str, _: &str) -> Option<u32> {
+        None
+    }
+    fn is_hidden_func(&self, name: &str) -> bool {
+        self.0.contains(&name)
+    }
+}
+
+#[test]
+fn hidden_global_functions_become_static() {
+    let mut b = oxbpf_btf::BtfBuilder::new();
+    let int = b.add_int("int", 4, oxbpf_btf::IntEncoding::SIGNED);
+    let proto = b.add_func_proto(int, &[("x", int)]);
+    let helper = b.add_func("helper", proto, FuncLinkage::Global);
+    let exported = b.add_func("exported", proto, FuncLinkage::Global);
+    let local = b.add_func("local", proto, FuncLinkage::Static);
+    let raw = b.build();
+    let btf = Btf::parse(&raw).unwrap();
+    let fixed = fixup_datasecs(&btf, &Hidden(&["helper", "local"])).unwrap();
+    let fixed = Btf::parse(&fixed).unwrap();
+    let linkage = |id| match fixed.type_by_id(id).unwrap() {
+        Type::Func(f) => (f.linkage, f.proto),
+        t => panic!("{t:?}"),
+    };
+    assert_eq!(linkage(helper), (FuncLinkage::Static, proto));
+    assert_eq!(linkage(exported), (FuncLinkage::Global, proto));
+    assert_eq!(linkage(local), (FuncLinkage::Static, proto));
+    btf_load(fixed.as_bytes()).unwrap();
+}

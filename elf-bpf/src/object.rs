@@ -934,6 +934,8 @@ struct SectionLayout<'data, 'e> {
     sizes: HashMap<&'data [u8], u32>,
     vars: HashMap<(usize, &'data [u8]), u32>,
     indices: HashMap<&'data [u8], usize>,
+    /// Functions of non-default ELF visibility (`__hidden`).
+    hidden_funcs: Vec<&'data [u8]>,
     externs: &'e Externs,
 }
 
@@ -943,6 +945,7 @@ impl<'data, 'e> SectionLayout<'data, 'e> {
             sizes: HashMap::new(),
             vars: HashMap::new(),
             indices: HashMap::new(),
+            hidden_funcs: Vec::new(),
             externs,
         };
         for (i, header) in ctx.sections.enumerate() {
@@ -961,6 +964,11 @@ impl<'data, 'e> SectionLayout<'data, 'e> {
             ) else {
                 continue;
             };
+            if sym.st_type() == elf::STT_FUNC
+                && matches!(sym.st_visibility(), elf::STV_HIDDEN | elf::STV_INTERNAL)
+            {
+                layout.hidden_funcs.push(name);
+            }
             if let Ok(value) = u32::try_from(sym.st_value(ctx.endian)) {
                 layout.vars.insert((section, name), value);
             }
@@ -983,5 +991,9 @@ impl oxbpf_btf::DatasecSource for SectionLayout<'_, '_> {
         }
         let index = *self.indices.get(section.as_bytes())?;
         self.vars.get(&(index, var.as_bytes())).copied()
+    }
+
+    fn is_hidden_func(&self, name: &str) -> bool {
+        self.hidden_funcs.contains(&name.as_bytes())
     }
 }

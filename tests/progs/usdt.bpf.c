@@ -2,16 +2,18 @@
 /*
  * usdt: a USDT program on the BPF-side ABI of libbpf's <bpf/usdt.bpf.h>:
  * its maps (__bpf_usdt_specs, __bpf_usdt_ip_to_spec_id) and its
- * struct __bpf_usdt_spec, found through the attach cookie (the spec id).
- * The arguments are decoded here, as the header's comments describe the
- * spec fields, rather than through the header's global bpf_usdt_arg():
- * that function takes a pointer argument the verifier treats as
- * nullable unless the loader marks .hidden functions static in BTF, as
- * libbpf does (not done by oxbpf yet).
+ * struct __bpf_usdt_spec, found through the attach cookie (the spec id),
+ * read with the header's own bpf_usdt_arg(), bpf_usdt_arg_cnt() and
+ * bpf_usdt_cookie(). Those are __hidden global functions taking the
+ * context: the verifier accepts them only if the loader makes their BTF
+ * FUNCs static (checked in the caller's context), as oxbpf does for
+ * functions of hidden ELF visibility. Also uses the LINUX_HAS_BPF_COOKIE
+ * kconfig extern.
  *
  * EXPECT (load): program usdt_tick (kprobe type); maps usdt_calls (hash,
  *   key 4, value 48, max 64), __bpf_usdt_specs (array, value 208),
- *   __bpf_usdt_ip_to_spec_id (hash).
+ *   __bpf_usdt_ip_to_spec_id (hash), .kconfig; the BTF FUNCs of
+ *   bpf_usdt_arg, bpf_usdt_arg_cnt and bpf_usdt_cookie static.
  * EXPECT (attach usdt_tick to probe oxbpf:tick of a C program built with
  *   <sys/sdt.h>, whose probe has the arguments (int32_t a, uint8_t b,
  *   int64_t c); the program fires it N times, the last with (A, B, C);
@@ -38,42 +40,12 @@ struct {
 	__uint(max_entries, 64);
 } usdt_calls SEC(".maps");
 
-/* Argument i of the probe, per its spec. */
-static __always_inline long spec_arg(struct pt_regs *ctx, struct __bpf_usdt_arg_spec *a)
-{
-	unsigned long val = 0;
-
-	switch (a->arg_type) {
-	case BPF_USDT_ARG_CONST:
-		val = a->val_off;
-		break;
-	case BPF_USDT_ARG_REG:
-		bpf_probe_read_kernel(&val, sizeof(val), (void *)ctx + a->reg_off);
-		break;
-	case BPF_USDT_ARG_REG_DEREF:
-		bpf_probe_read_kernel(&val, sizeof(val), (void *)ctx + a->reg_off);
-		bpf_probe_read_user(&val, sizeof(val), (void *)val + a->val_off);
-		break;
-	default:
-		return 0;
-	}
-	val <<= a->arg_bitshift;
-	if (a->arg_signed)
-		return ((long)val) >> a->arg_bitshift;
-	return val >> a->arg_bitshift;
-}
-
 SEC("usdt")
 int usdt_tick(struct pt_regs *ctx)
 {
 	__u32 pid = bpf_get_current_pid_tgid() >> 32;
-	int spec_id = bpf_get_attach_cookie(ctx);
 	struct usdt_stats zero = {}, *s;
-	struct __bpf_usdt_spec *spec;
-
-	spec = bpf_map_lookup_elem(&__bpf_usdt_specs, &spec_id);
-	if (!spec)
-		return 0;
+	long a = 0, b = 0, c = 0;
 
 	s = bpf_map_lookup_elem(&usdt_calls, &pid);
 	if (!s) {
@@ -82,12 +54,15 @@ int usdt_tick(struct pt_regs *ctx)
 		if (!s)
 			return 0;
 	}
+	if (bpf_usdt_arg(ctx, 0, &a) || bpf_usdt_arg(ctx, 1, &b) ||
+	    bpf_usdt_arg(ctx, 2, &c))
+		return 0;
 	s->calls += 1;
-	s->a = spec_arg(ctx, &spec->args[0]);
-	s->b = spec_arg(ctx, &spec->args[1]);
-	s->c = spec_arg(ctx, &spec->args[2]);
-	s->arg_cnt = spec->arg_cnt;
-	s->cookie = spec->usdt_cookie;
+	s->a = a;
+	s->b = b;
+	s->c = c;
+	s->arg_cnt = bpf_usdt_arg_cnt(ctx);
+	s->cookie = bpf_usdt_cookie(ctx);
 	return 0;
 }
 
