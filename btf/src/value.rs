@@ -43,14 +43,36 @@ pub enum Enumerator {
 /// How deep nested types may go before decoding gives up.
 const MAX_DEPTH: u32 = 32;
 
+/// How many types one decoding may visit. Each visit makes one [`Value`],
+/// so this bounds the time and memory a value can take: an array of a
+/// zero-sized type does not take its length from the bytes, and union
+/// members decode the same bytes again, so malformed BTF could otherwise
+/// ask for billions.
+const MAX_STEPS: u32 = 1 << 20;
+
 impl Btf<'_> {
     /// Decodes `bytes` as a value of type `id`. The bytes must be at least
     /// the type's size; they are read in the BTF's byte order.
     pub fn decode_value(&self, id: TypeId, bytes: &[u8]) -> Result<Value, Error> {
-        self.decode_at(id, bytes, 0)
+        let mut steps = MAX_STEPS;
+        self.decode_at(id, bytes, 0, &mut steps)
+            .map_err(|e| match e {
+                Error::TooManySteps { steps, .. } => Error::TooManySteps { id, steps },
+                e => e,
+            })
     }
 
-    fn decode_at(&self, id: TypeId, bytes: &[u8], depth: u32) -> Result<Value, Error> {
+    fn decode_at(
+        &self,
+        id: TypeId,
+        bytes: &[u8],
+        depth: u32,
+        steps: &mut u32,
+    ) -> Result<Value, Error> {
+        *steps = steps.checked_sub(1).ok_or(Error::TooManySteps {
+            id,
+            steps: MAX_STEPS,
+        })?;
         if depth > MAX_DEPTH {
             return Err(Error::TooDeep {
                 id,
@@ -123,7 +145,7 @@ impl Btf<'_> {
                 }
                 let mut items = Vec::with_capacity(a.nelems.min(4096) as usize);
                 for i in 0..a.nelems as usize {
-                    items.push(self.decode_at(elem, &raw[i * esize..], depth + 1)?);
+                    items.push(self.decode_at(elem, &raw[i * esize..], depth + 1, steps)?);
                 }
                 Value::Array(items)
             }
@@ -152,7 +174,7 @@ impl Btf<'_> {
                             need: at,
                             have: bytes.len(),
                         })?;
-                        self.decode_at(m.ty, rest, depth + 1)?
+                        self.decode_at(m.ty, rest, depth + 1, steps)?
                     };
                     if name.is_empty() {
                         // An anonymous struct or union: its members are the
@@ -178,7 +200,7 @@ impl Btf<'_> {
                         have: bytes.len(),
                     })?;
                     let ty = self.type_by_id(v.ty)?.ref_type().unwrap_or(v.ty);
-                    fields.push((name, self.decode_at(ty, rest, depth + 1)?));
+                    fields.push((name, self.decode_at(ty, rest, depth + 1, steps)?));
                 }
                 Value::Struct(fields)
             }
