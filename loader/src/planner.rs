@@ -296,13 +296,17 @@ impl Builder<'_> {
                 create.value_size = 4;
             }
         }
-        if let (Some(btf), Some(key), Some(value)) =
-            (self.layout.btf, def.btf_key_type, def.btf_value_type)
-        {
-            if map_type_takes_btf_key_value(def.map_type) {
+        match (self.layout.btf, def.btf_key_type, def.btf_value_type) {
+            (Some(btf), Some(key), Some(value)) if map_type_takes_btf_key_value(def.map_type) => {
                 (create.btf, create.btf_key_type_id, create.btf_value_type_id) =
                     (Some(btf), key.0, value.0);
             }
+            // A bloom filter has no key; the kernel checks its value type
+            // alone (and refuses a key type).
+            (Some(btf), None, Some(value)) if def.map_type == MapType::BLOOM_FILTER => {
+                (create.btf, create.btf_value_type_id) = (Some(btf), value.0);
+            }
+            _ => {}
         }
         Ok(create)
     }
