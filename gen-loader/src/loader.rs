@@ -17,10 +17,7 @@ pub const LOADER_NAME: &str = "oxbpf_loader";
 /// carry their own licenses.
 pub const LOADER_LICENSE: &str = "Dual MIT/GPL";
 
-/// The helper id a call to an absent weak kfunc becomes (the same as the
-/// live executor's): no helper has it, so the verifier refuses the call if
-/// it can be reached.
-pub const KFUNC_POISON: i32 = 0x0bad_f00d;
+pub use oxbpf_plan::KFUNC_POISON;
 
 /// A plan compiled into a loader program (`BPF_PROG_TYPE_SYSCALL`,
 /// sleepable) and a data blob, with the descriptor of what each step is.

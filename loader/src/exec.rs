@@ -19,11 +19,6 @@ use oxbpf_syscalls::{BtfFd, MapCreateAttr, MapFd, ProgFd, ProgLoadOptions, Verif
 use crate::error::{Error, Result};
 use crate::target::Target;
 
-/// The helper id a call to an absent weak kfunc becomes: no helper has
-/// it, so the verifier refuses the call if it can be reached (programs
-/// guard such calls with `bpf_ksym_exists()`, which reads 0).
-pub(crate) const KFUNC_POISON: i32 = 0x0bad_f00d;
-
 /// A kernel object a plan operation created.
 #[derive(Debug)]
 pub(crate) enum Created {
@@ -361,7 +356,7 @@ fn load_prog(p: &LoadProg, done: &Executed) -> oxbpf_syscalls::Result<ProgFd> {
                     insns[i].imm = id as i32;
                     insns[i].off = 0;
                 }
-                None => insns[i] = Insn::call_helper(KFUNC_POISON),
+                None => insns[i] = Insn::call_helper(oxbpf_plan::KFUNC_POISON),
             },
         }
     }

@@ -449,10 +449,17 @@ pub enum PatchKind {
     /// `ld_imm64` of a kernel address (a typeless ksym).
     Address(Ref),
     /// A `call` of a kernel function by BTF id (`BPF_PSEUDO_KFUNC_CALL`);
-    /// when an optional lookup found nothing, the call is poisoned so that
-    /// the verifier refuses it if it is reachable.
+    /// when an optional lookup found nothing, the call is poisoned (a call
+    /// of helper [`KFUNC_POISON`]) so that the verifier refuses it if it is
+    /// reachable.
     KfuncCall(Ref),
 }
+
+/// The helper id a call to an absent weak kfunc becomes, in every
+/// executor: no helper has it, so the verifier refuses the call if it can
+/// be reached (programs guard such calls with `bpf_ksym_exists()`, which
+/// reads 0).
+pub const KFUNC_POISON: i32 = 0x0bad_f00d;
 
 impl PatchKind {
     /// The `Ref` the patch needs and what it must produce.
