@@ -1,11 +1,16 @@
-//! `cargo xtask bench btf`: the BTF benchmarks (criterion, oxbpf-btf side
-//! by side with libbpf through libbpf-sys; package `btf/benches`, outside
-//! the workspace so that nothing else builds libbpf), then instruction
+//! `cargo xtask bench btf|core`: the benchmarks against libbpf (criterion,
+//! oxbpf side by side with libbpf through libbpf-sys), then instruction
 //! counts of one operation each under `valgrind --tool=callgrind`.
 //!
-//! Not part of `ci`: timings are never assertions, and the benches need
-//! libelf-dev, zlib1g-dev and pkg-config (libbpf-sys builds libbpf) and
-//! valgrind.
+//! - `btf`: package `btf/benches` — vmlinux BTF parse, load, lookups.
+//! - `core`: package `reloc/benches` — open and CO-RE-relocate
+//!   `reloc/tests/data/core_many.bpf.o` (1,450 relocations) against the
+//!   running kernel's BTF, reading it included, without loading programs.
+//!
+//! Both packages are outside the workspace so that nothing else builds
+//! libbpf. Not part of `ci`: timings are never assertions, and the benches
+//! need libelf-dev, zlib1g-dev and pkg-config (libbpf-sys builds libbpf)
+//! and valgrind.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -23,11 +28,33 @@ pub const CALLGRIND_MODES: &[&str] = &[
     "libbpf-lookups",
 ];
 
-/// Parses `btf`.
-pub fn parse_args(args: &[String]) -> Result<(), Error> {
+/// Modes of the `core-callgrind` binary, in the order they are measured.
+pub const CORE_CALLGRIND_MODES: &[&str] = &[
+    "setup",
+    "oxbpf-plan",
+    "oxbpf-relocator",
+    "oxbpf-relocator-mmap",
+    "libbpf-open",
+    "libbpf-prepare",
+];
+
+/// Which benchmark to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bench {
+    /// `btf/benches`.
+    Btf,
+    /// `reloc/benches`.
+    Core,
+}
+
+/// Parses `btf` or `core`.
+pub fn parse_args(args: &[String]) -> Result<Bench, Error> {
     match args {
-        [what] if what == "btf" => Ok(()),
-        _ => Err(Error::Usage("usage: cargo xtask bench btf".to_string())),
+        [what] if what == "btf" => Ok(Bench::Btf),
+        [what] if what == "core" => Ok(Bench::Core),
+        _ => Err(Error::Usage(
+            "usage: cargo xtask bench btf|core".to_string(),
+        )),
     }
 }
 
@@ -50,9 +77,18 @@ pub fn parse_collected(stderr: &str) -> Option<u64> {
         .and_then(|n| n.trim().parse().ok())
 }
 
-/// `cargo xtask bench btf`.
-pub fn run(ws: &Workspace) -> Result<(), Error> {
-    let manifest = ws.root().join("btf/benches/Cargo.toml");
+/// `cargo xtask bench btf|core`.
+pub fn run(ws: &Workspace, which: Bench) -> Result<(), Error> {
+    let (package, bench, bin, modes): (&str, &str, &str, &[&str]) = match which {
+        Bench::Btf => ("btf/benches", "btf", "btf-callgrind", CALLGRIND_MODES),
+        Bench::Core => (
+            "reloc/benches",
+            "core",
+            "core-callgrind",
+            CORE_CALLGRIND_MODES,
+        ),
+    };
+    let manifest = ws.root().join(package).join("Cargo.toml");
     let target_dir = ws.target().join("bench");
     let status = Command::new(cargo())
         .arg("bench")
@@ -60,7 +96,7 @@ pub fn run(ws: &Workspace) -> Result<(), Error> {
         .arg(&manifest)
         .arg("--target-dir")
         .arg(&target_dir)
-        .args(["--bench", "btf"])
+        .args(["--bench", bench])
         // Criterion writes its reports under $CARGO_TARGET_DIR/criterion.
         .env("CARGO_TARGET_DIR", &target_dir)
         .current_dir(ws.root())
@@ -70,30 +106,30 @@ pub fn run(ws: &Workspace) -> Result<(), Error> {
         return Err(Error::Failed(format!("`cargo bench` failed ({status})")));
     }
     let status = Command::new(cargo())
-        .args([
-            "build",
-            "--release",
-            "--bin",
-            "btf-callgrind",
-            "--manifest-path",
-        ])
+        .args(["build", "--release", "--bin", bin, "--manifest-path"])
         .arg(&manifest)
         .arg("--target-dir")
         .arg(&target_dir)
         .status()
         .map_err(spawn_err("cargo"))?;
     if !status.success() {
-        return Err(Error::Failed(format!(
-            "building btf-callgrind failed ({status})"
-        )));
+        return Err(Error::Failed(format!("building {bin} failed ({status})")));
     }
-    callgrind(&target_dir.join("release/btf-callgrind"), &target_dir)
+    let counts = callgrind(&target_dir.join("release").join(bin), &target_dir, modes)?;
+    match which {
+        Bench::Btf => report_btf(&counts),
+        Bench::Core => report_core(&counts),
+    }
+    Ok(())
 }
 
-fn callgrind(bin: &Path, dir: &Path) -> Result<(), Error> {
+/// Instruction counts of each mode of `bin`, in `modes` order (the first
+/// mode is the setup the others are measured against).
+fn callgrind<'a>(bin: &Path, dir: &Path, modes: &[&'a str]) -> Result<Vec<(&'a str, u64)>, Error> {
+    let name = bin.file_name().unwrap_or_default().to_string_lossy();
     let mut counts = Vec::new();
-    for mode in CALLGRIND_MODES {
-        let out_file = dir.join(format!("callgrind.{mode}.out"));
+    for mode in modes {
+        let out_file = dir.join(format!("callgrind.{name}.{mode}.out"));
         let out = Command::new("valgrind")
             .arg("--tool=callgrind")
             .arg(format!("--callgrind-out-file={}", out_file.display()))
@@ -109,23 +145,34 @@ fn callgrind(bin: &Path, dir: &Path) -> Result<(), Error> {
         let n = parse_collected(&stderr).filter(|_| out.status.success());
         let Some(n) = n else {
             return Err(Error::Failed(format!(
-                "callgrind of `btf-callgrind {mode}` failed ({}):\n{stderr}",
+                "callgrind of `{name} {mode}` failed ({}):\n{stderr}",
                 out.status
             )));
         };
         counts.push((*mode, n));
     }
-    let setup = counts[0].1;
-    let net = |m: &str| {
-        counts
-            .iter()
-            .find(|(k, _)| *k == m)
-            .map_or(0, |(_, n)| n.saturating_sub(setup))
-    };
+    Ok(counts)
+}
+
+/// A mode's count minus the setup's (the first).
+fn net(counts: &[(&str, u64)], mode: &str) -> u64 {
+    let setup = counts.first().map_or(0, |c| c.1);
+    counts
+        .iter()
+        .find(|(k, _)| *k == mode)
+        .map_or(0, |(_, n)| n.saturating_sub(setup))
+}
+
+fn print_counts(counts: &[(&str, u64)]) {
     println!("\n=== callgrind: instructions of one operation (mode minus setup) ===");
     for (mode, _) in &counts[1..] {
-        println!("{mode:<20} {:>14}", net(mode));
+        println!("{mode:<22} {:>14}", net(counts, mode));
     }
+}
+
+fn report_btf(counts: &[(&str, u64)]) {
+    print_counts(counts);
+    let net = |m: &str| net(counts, m);
     let r = |a: &str, b: &str| net(a) as f64 / net(b).max(1) as f64;
     println!(
         "oxbpf parse = {:.2}x floor; libbpf btf__new = {:.1}x oxbpf parse",
@@ -141,7 +188,18 @@ fn callgrind(bin: &Path, dir: &Path) -> Result<(), Error> {
         llook,
         llook / 10_000
     );
-    Ok(())
+}
+
+fn report_core(counts: &[(&str, u64)]) {
+    print_counts(counts);
+    let net = |m: &str| net(counts, m);
+    let r = |a: &str, b: &str| net(a) as f64 / net(b).max(1) as f64;
+    println!(
+        "user-space instructions (the kernel's share of reads and bpf() calls is not counted): \
+         libbpf open+prepare = {:.1}x oxbpf open+plan, {:.1}x the CoreRelocator path",
+        r("libbpf-prepare", "oxbpf-plan"),
+        r("libbpf-prepare", "oxbpf-relocator")
+    );
 }
 
 #[cfg(test)]
@@ -157,7 +215,9 @@ mod tests {
 
     #[test]
     fn args() {
-        assert!(parse_args(&["btf".to_string()]).is_ok());
+        assert_eq!(parse_args(&["btf".to_string()]).unwrap(), Bench::Btf);
+        assert_eq!(parse_args(&["core".to_string()]).unwrap(), Bench::Core);
         assert!(parse_args(&[]).is_err());
+        assert!(parse_args(&["other".to_string()]).is_err());
     }
 }

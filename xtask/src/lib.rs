@@ -40,6 +40,10 @@
 //! - `bench btf`: the BTF benchmarks (criterion, against libbpf through
 //!   libbpf-sys; package `btf/benches`, outside the workspace), then
 //!   callgrind instruction counts. Not part of `ci`.
+//! - `bench core`: the CO-RE benchmark (package `reloc/benches`, outside
+//!   the workspace): `core_many.bpf.o` opened and relocated against the
+//!   running kernel's BTF by oxbpf and by libbpf, then callgrind counts.
+//!   Not part of `ci`.
 //!
 //! `<target>` is `$CARGO_TARGET_DIR` or `<workspace>/target`. Tests find the
 //! objects through the environment variable `OXBPF_BPF_DIR`, which `test`
@@ -91,6 +95,7 @@ commands:
                cargo-fuzz targets of every parser, S seconds each (default 60)
   core-targets the CO-RE test objects relocated against Debian 6.1/6.12 BTF
   bench btf    BTF benchmarks against libbpf, then callgrind instruction counts
+  bench core   CO-RE open+relocate benchmark against libbpf, then callgrind counts
   help         this text
 
 <target> is $CARGO_TARGET_DIR or <workspace>/target.";
@@ -117,8 +122,8 @@ pub fn run(args: &[String]) -> Result<(), Error> {
             test::ci(&Workspace::locate()?)
         }
         "bench" => {
-            bench::parse_args(rest)?;
-            bench::run(&Workspace::locate()?)
+            let which = bench::parse_args(rest)?;
+            bench::run(&Workspace::locate()?, which)
         }
         "core-targets" => {
             no_args(command, rest)?;
