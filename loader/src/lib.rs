@@ -34,6 +34,10 @@
 //! # Ok::<(), oxbpf::Error>(())
 //! ```
 //!
+//! Ring buffers ([`RingBuffer`]) and perf buffers ([`PerfBuffer`]) are
+//! consumed in place; with the `tokio` feature, `AsyncRingBuffer` and
+//! `AsyncPerfBuffer` await their records on tokio's reactor.
+//!
 //! The lower layers are re-exported for those who need them: [`asm`]
 //! (instructions), [`btf`], [`elf`] (the parsed object), [`plan`] and
 //! [`sys`] (the kernel interface).
@@ -75,6 +79,8 @@ pub use oxbpf_elf_bpf as elf;
 pub use oxbpf_gen_loader as gen_loader;
 pub use oxbpf_plan as plan;
 pub use oxbpf_syscalls as sys;
+#[cfg(feature = "tokio")]
+pub use oxbpf_syscalls::{AsyncPerfBuffer, AsyncRingBuffer};
 pub use oxbpf_syscalls::{
     AttachType, MapMemory, MapType, PerfBuffer, PerfRecord, ProgType, RingBuffer, TestRunOptions,
     TestRunOutput, UserRingBuffer, UserSample,

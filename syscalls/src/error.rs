@@ -107,6 +107,15 @@ pub enum Error {
         /// The error number.
         errno: Errno,
     },
+    /// tokio's reactor refused an fd or a wait failed (feature `tokio`).
+    #[error("{what}")]
+    Async {
+        /// What was being done.
+        what: &'static str,
+        /// The reactor's error.
+        #[source]
+        source: std::io::Error,
+    },
     /// `mmap(2)` of a map's values failed.
     #[error("mmap of {len} bytes of map values: {}", ErrnoDisplay(*errno))]
     Mmap {
@@ -172,7 +181,9 @@ impl Error {
             | Error::Mmap { errno, .. }
             | Error::Epoll { errno, .. } => Some(*errno),
             Error::Verifier(v) => Some(v.errno),
-            Error::Io { source, .. } => source.raw_os_error().map(errno_from_raw),
+            Error::Io { source, .. } | Error::Async { source, .. } => {
+                source.raw_os_error().map(errno_from_raw)
+            }
             _ => None,
         }
     }

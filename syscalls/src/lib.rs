@@ -68,6 +68,8 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "tokio")]
+mod async_buffers;
 pub mod attr;
 mod btf;
 pub mod enums;
@@ -100,6 +102,8 @@ mod syscall_prog;
 mod syscall_prog_fds;
 mod uprobe;
 
+#[cfg(feature = "tokio")]
+pub use async_buffers::{AsyncPerfBuffer, AsyncRingBuffer};
 pub use attr::{
     BtfLoadAttr, GetFdByIdAttr, GetNextIdAttr, InfoByFdAttr, LinkCreateAttr, LinkCreateIter,
     LinkCreateKprobeMulti, LinkCreateNetfilter, LinkCreatePerfEvent, LinkCreateRelative,
