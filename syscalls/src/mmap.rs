@@ -3,6 +3,8 @@
 
 use std::os::fd::AsFd;
 use std::ptr::NonNull;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU32, AtomicU64};
 
 use crate::enums::MapType;
 use crate::error::{Error, Result};
@@ -104,7 +106,9 @@ impl MapMemory {
         }
     }
 
-    /// Copies `buf.len()` bytes at `offset` out of the map.
+    /// Copies `buf.len()` bytes at `offset` out of the map, plainly (bytes
+    /// a program changes meanwhile may be read half old, half new; see
+    /// [`MapMemory::read_atomic`]).
     pub fn read(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
         self.check(offset, buf.len())?;
         // SAFETY: `offset + buf.len()` is inside the mapping (checked), the
@@ -140,6 +144,91 @@ impl MapMemory {
         Ok(())
     }
 
+    /// Copies `buf.len()` bytes at `offset` out of the map with atomic
+    /// (relaxed) loads, each of the largest naturally aligned unit (8, 4, 2
+    /// or 1 bytes) that fits: an aligned integer a program stores or adds
+    /// to concurrently is read whole, never torn, and the read is no data
+    /// race in Rust's memory model. A read-only mapping (a frozen map, which
+    /// nobody can change any more) is copied plainly.
+    ///
+    /// Not a snapshot: different words may be read before and after a
+    /// program's update.
+    pub fn read_atomic(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
+        self.check(offset, buf.len())?;
+        if !self.writable {
+            return self.read(offset, buf);
+        }
+        let mut done = 0;
+        while done < buf.len() {
+            let at = offset + done;
+            let n = unit(at, buf.len() - done);
+            let p = self.ptr.as_ptr().wrapping_add(at);
+            let dst = &mut buf[done..done + n];
+            // SAFETY: `p..p + n` is inside the mapping owned by `self`
+            // (checked above), which is readable and writable (a writable
+            // mapping), and aligned to `n` (the mapping starts on a page and
+            // `unit` keeps `at % n == 0`). The atomic view lives only for
+            // this one load. Other accesses to the same bytes are BPF
+            // programs (outside Rust's memory model) or this type's own
+            // methods; `read`/`write` document that they copy plainly.
+            unsafe {
+                match n {
+                    8 => dst.copy_from_slice(
+                        &AtomicU64::from_ptr(p.cast()).load(Relaxed).to_ne_bytes(),
+                    ),
+                    4 => dst.copy_from_slice(
+                        &AtomicU32::from_ptr(p.cast()).load(Relaxed).to_ne_bytes(),
+                    ),
+                    2 => dst.copy_from_slice(
+                        &AtomicU16::from_ptr(p.cast()).load(Relaxed).to_ne_bytes(),
+                    ),
+                    _ => dst.copy_from_slice(&AtomicU8::from_ptr(p).load(Relaxed).to_ne_bytes()),
+                }
+            }
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Copies `bytes` into the map at `offset` with atomic (relaxed)
+    /// stores, unit by unit as [`MapMemory::read_atomic`] reads: an aligned
+    /// integer is written whole, so a program (or a reader) never sees
+    /// half of it. Fails on a read-only mapping.
+    pub fn write_atomic(&self, offset: usize, bytes: &[u8]) -> Result<()> {
+        if !self.writable {
+            return Err(Error::invalid(
+                "map memory is mapped read-only (a frozen map)",
+            ));
+        }
+        self.check(offset, bytes.len())?;
+        let mut done = 0;
+        while done < bytes.len() {
+            let at = offset + done;
+            let n = unit(at, bytes.len() - done);
+            let p = self.ptr.as_ptr().wrapping_add(at);
+            let src = &bytes[done..done + n];
+            // SAFETY: as in `read_atomic`: in bounds of the writable
+            // mapping owned by `self`, aligned to `n`, the atomic view
+            // lives for this one store.
+            unsafe {
+                match n {
+                    8 => {
+                        AtomicU64::from_ptr(p.cast()).store(u64::from_ne_bytes(word(src)), Relaxed)
+                    }
+                    4 => {
+                        AtomicU32::from_ptr(p.cast()).store(u32::from_ne_bytes(word(src)), Relaxed)
+                    }
+                    2 => {
+                        AtomicU16::from_ptr(p.cast()).store(u16::from_ne_bytes(word(src)), Relaxed)
+                    }
+                    _ => AtomicU8::from_ptr(p).store(src[0], Relaxed),
+                }
+            }
+            done += n;
+        }
+        Ok(())
+    }
+
     /// Copies the whole value area out.
     pub fn to_vec(&self) -> Vec<u8> {
         let mut v = vec![0; self.len];
@@ -147,6 +236,22 @@ impl MapMemory {
         let _ = self.read(0, &mut v);
         v
     }
+}
+
+/// The largest unit (8, 4, 2 or 1 bytes) at offset `at` that is aligned
+/// to its size and no longer than `left`.
+fn unit(at: usize, left: usize) -> usize {
+    [8, 4, 2]
+        .into_iter()
+        .find(|&n| at % n == 0 && n <= left)
+        .unwrap_or(1)
+}
+
+/// The first `N` bytes of `src` (which has exactly `N`).
+fn word<const N: usize>(src: &[u8]) -> [u8; N] {
+    let mut w = [0; N];
+    w.copy_from_slice(&src[..N]);
+    w
 }
 
 impl Drop for MapMemory {
@@ -183,6 +288,73 @@ mod tests {
         assert_eq!(mem.to_vec(), [9; 16]);
         assert!(mem.write(14, &[0; 4]).is_err(), "past the end");
         assert!(mem.read(17, &mut []).is_err());
+    }
+
+    #[test]
+    fn atomic_copies_see_the_same_bytes_at_any_offset_and_length() {
+        let map = array(32, F_MMAPABLE);
+        let mem = map_mmap(&map, true).unwrap();
+        let pattern: Vec<u8> = (1..=32).collect();
+        for offset in 0..32 {
+            for len in 0..=32 - offset {
+                mem.write(0, &[0; 32]).unwrap();
+                mem.write_atomic(offset, &pattern[..len]).unwrap();
+                let mut want = [0u8; 32];
+                want[offset..offset + len].copy_from_slice(&pattern[..len]);
+                assert_eq!(mem.to_vec(), want, "write_atomic({offset}, {len} bytes)");
+                let mut got = vec![0xee; len];
+                mem.read_atomic(offset, &mut got).unwrap();
+                assert_eq!(
+                    got,
+                    want[offset..offset + len],
+                    "read_atomic({offset}, {len})"
+                );
+            }
+        }
+        assert!(mem.read_atomic(30, &mut [0; 3]).is_err(), "past the end");
+        assert!(mem.write_atomic(32, &[1]).is_err(), "past the end");
+        assert_eq!(unit(8, 8), 8);
+        assert_eq!(unit(8, 7), 4);
+        assert_eq!(unit(6, 8), 2);
+        assert_eq!(unit(3, 8), 1);
+    }
+
+    #[test]
+    fn atomic_words_are_never_torn() {
+        // One thread flips an aligned u64 between two patterns whose halves
+        // differ; another reads it: every value read is one of the two.
+        let map = array(64, F_MMAPABLE);
+        let mem = std::sync::Arc::new(map_mmap(&map, true).unwrap());
+        let (a, b) = (0u64, u64::MAX);
+        let writer = {
+            let mem = mem.clone();
+            std::thread::spawn(move || {
+                for i in 0..200_000u32 {
+                    let v = if i % 2 == 0 { a } else { b };
+                    mem.write_atomic(8, &v.to_ne_bytes()).unwrap();
+                }
+            })
+        };
+        while !writer.is_finished() {
+            let mut w = [0u8; 8];
+            mem.read_atomic(8, &mut w).unwrap();
+            let v = u64::from_ne_bytes(w);
+            assert!(v == a || v == b, "torn read {v:#x}");
+        }
+        writer.join().unwrap();
+        assert!(mem.read_atomic(0, &mut [0; 64]).is_ok());
+    }
+
+    #[test]
+    fn atomic_copies_of_a_read_only_mapping_read_and_refuse_writes() {
+        let map = array(8, F_MMAPABLE);
+        map_update_elem(&map, &0u32.to_ne_bytes(), &7u64.to_ne_bytes(), 0).unwrap();
+        map_freeze(&map).unwrap();
+        let mem = map_mmap(&map, false).unwrap();
+        let mut v = [0u8; 8];
+        mem.read_atomic(0, &mut v).unwrap();
+        assert_eq!(v, 7u64.to_ne_bytes());
+        assert!(mem.write_atomic(0, &[1]).is_err());
     }
 
     #[test]
