@@ -44,12 +44,13 @@
 //! let expected = Expected::parse(
 //!     "legacy_maps.bpf.o | object | load | libbpf 1.x dropped SEC(\"maps\")\n",
 //! )?;
-//! let classified = expected.classify(&diffs);
+//! let classified = expected.classify(&diffs, &["legacy_maps.bpf.o".to_string()]);
 //! assert!(classified.unexpected.is_empty());
 //! assert!(classified.unused.is_empty());
 //! # Ok::<(), oxbpf_oracle::Error>(())
 //! ```
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -728,6 +729,10 @@ pub struct ExpectedEntry {
     pub attribute: Pattern,
     /// Why the difference is expected.
     pub reason: String,
+    /// Written `?object`: the difference depends on a kernel feature
+    /// (libbpf's choices follow what the kernel offers), so the entry
+    /// may match nothing on another kernel without being stale.
+    pub optional: bool,
 }
 
 impl ExpectedEntry {
@@ -749,8 +754,9 @@ impl ExpectedEntry {
 /// One entry per line, four fields separated by `|`:
 /// `object | item | attribute | reason`, where item is `object`,
 /// `program NAME` or `map NAME`; the object, the NAME and the attribute
-/// may be `*`. `#` starts a comment line; blank lines are ignored. The
-/// reason must not be empty.
+/// may be `*`. An object written `?name` marks an entry that depends on
+/// a kernel feature ([`ExpectedEntry::optional`]). `#` starts a comment
+/// line; blank lines are ignored. The reason must not be empty.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Expected {
     /// The entries, in file order.
@@ -764,8 +770,13 @@ pub struct Classified<'a> {
     pub unexpected: Vec<Difference>,
     /// Differences an entry covers, with that entry.
     pub expected: Vec<(Difference, &'a ExpectedEntry)>,
-    /// Entries that covered nothing: stale, they fail the test too.
+    /// Entries that covered nothing although their object was compared
+    /// (loaded by at least one side) and they are not optional: stale,
+    /// they fail the test too.
     pub unused: Vec<&'a ExpectedEntry>,
+    /// Entries that covered nothing but could not have: their object was
+    /// refused by both sides, or they are optional.
+    pub unchecked: Vec<&'a ExpectedEntry>,
 }
 
 impl Expected {
@@ -801,8 +812,13 @@ impl Expected {
             if !item_ok {
                 return Err(err("item must be `object`, `program NAME` or `map NAME`"));
             }
+            let (optional, object) = match object.strip_prefix('?') {
+                Some(o) => (true, o.trim()),
+                None => (false, object),
+            };
             entries.push(ExpectedEntry {
                 line,
+                optional,
                 object: Pattern::parse(object),
                 item: item.to_owned(),
                 attribute: Pattern::parse(attribute),
@@ -813,8 +829,9 @@ impl Expected {
     }
 
     /// Sorts `diffs` into expected and unexpected, and finds the entries
-    /// that matched nothing.
-    pub fn classify(&self, diffs: &[Difference]) -> Classified<'_> {
+    /// that matched nothing. `compared` names the objects at least one
+    /// side loaded (an entry for an object both refused cannot match).
+    pub fn classify(&self, diffs: &[Difference], compared: &[String]) -> Classified<'_> {
         let mut used = vec![false; self.entries.len()];
         let mut out = Classified::default();
         for d in diffs {
@@ -826,13 +843,14 @@ impl Expected {
                 None => out.unexpected.push(d.clone()),
             }
         }
-        out.unused = self
-            .entries
-            .iter()
-            .zip(&used)
-            .filter(|(_, u)| !**u)
-            .map(|(e, _)| e)
-            .collect();
+        for (e, _) in self.entries.iter().zip(&used).filter(|(_, u)| !**u) {
+            let checked = !e.optional && compared.iter().any(|o| e.object.matches(o));
+            if checked {
+                out.unused.push(e);
+            } else {
+                out.unchecked.push(e);
+            }
+        }
         out
     }
 }
@@ -1034,9 +1052,13 @@ mod tests {
         let text = "# comment\n\n\
             a.bpf.o | program p | xlated | why\n\
             * | map * | kernel_name | libbpf shortens names\n\
-            b.bpf.o | object | load | never matches\n";
+            b.bpf.o | object | load | never matches\n\
+            c.bpf.o | object | load | c was refused by both\n\
+            ?a.bpf.o | map m | type | only on some kernels\n";
         let e = Expected::parse(text).unwrap();
-        assert_eq!(e.entries.len(), 3);
+        assert_eq!(e.entries.len(), 5);
+        assert!(e.entries[4].optional);
+        assert_eq!(e.entries[4].object, Pattern::Exact("a.bpf.o".into()));
         let mk = |object: &str, item: Item, attribute: &str| Difference {
             object: object.into(),
             item,
@@ -1050,12 +1072,14 @@ mod tests {
             mk("z.bpf.o", Item::Map("q".into()), "kernel_name"),
             mk("a.bpf.o", Item::Program("q".into()), "xlated"),
         ];
-        let c = e.classify(&diffs);
+        let compared: Vec<String> = ["a.bpf.o", "b.bpf.o", "z.bpf.o"].map(String::from).to_vec();
+        let c = e.classify(&diffs, &compared);
         assert_eq!(c.expected.len(), 2);
         assert_eq!(c.unexpected.len(), 1);
         assert_eq!(c.unexpected[0].item, Item::Program("q".into()));
-        assert_eq!(c.unused.len(), 1);
-        assert_eq!(c.unused[0].line, 5);
+        let lines = |v: &[&ExpectedEntry]| v.iter().map(|e| e.line).collect::<Vec<_>>();
+        assert_eq!(lines(&c.unused), [5]);
+        assert_eq!(lines(&c.unchecked), [6, 7]);
     }
 
     #[test]
