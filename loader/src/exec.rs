@@ -96,6 +96,15 @@ fn run_ops(plan: &Plan, target: &Target, pinned: &mut Vec<String>) -> Result<Exe
     let mut done = Executed {
         slots: Vec::with_capacity(plan.ops.len()),
     };
+    // Every kernel symbol the plan needs, found in one kallsyms scan.
+    let ksym_names: Vec<&str> = plan
+        .ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::FindKsym(k) => Some(k.name.as_str()),
+            _ => None,
+        })
+        .collect();
     for (i, op) in plan.ops.iter().enumerate() {
         let what = || describe(op);
         let step = |source| Error::Step {
@@ -160,7 +169,7 @@ fn run_ops(plan: &Plan, target: &Target, pinned: &mut Vec<String>) -> Result<Exe
                 Some(Created::BtfId(found.map(|id| id.0)))
             }
             Op::FindKsym(k) => {
-                let found = target.kallsyms()?.get(&k.name);
+                let found = target.ksym(&k.name, &ksym_names)?;
                 if found.is_none() && !k.optional {
                     return Err(Error::KsymNotFound {
                         op: i,

@@ -4,7 +4,8 @@
 //! only looked up when some part of the object needs it (an object without
 //! `tp_btf`/`iter` programs never reads vmlinux BTF).
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use oxbpf_btf::Btf;
@@ -25,7 +26,8 @@ pub(crate) struct Target {
     btf_features: Option<oxbpf_btf::BtfFeatures>,
     possible_cpus: OnceCell<u32>,
     kconfig: OnceCell<KernelConfig>,
-    kallsyms: OnceCell<Kallsyms>,
+    /// Kernel symbols looked up so far (`None`: not in /proc/kallsyms).
+    ksyms: RefCell<HashMap<String, Option<u64>>>,
     bpf_cookie: OnceCell<bool>,
 }
 
@@ -40,7 +42,7 @@ impl Target {
             btf_features: None,
             possible_cpus: OnceCell::new(),
             kconfig: OnceCell::new(),
-            kallsyms: OnceCell::new(),
+            ksyms: RefCell::default(),
             bpf_cookie: OnceCell::new(),
         }
     }
@@ -78,10 +80,14 @@ impl Target {
         if let Some(btf) = self.vmlinux.get() {
             return Ok(btf);
         }
-        let btf = Btf::from_file(&self.vmlinux_path).map_err(Error::btf(format!(
-            "reading kernel BTF {}",
-            self.vmlinux_path.display()
-        )))?;
+        let context = || format!("reading kernel BTF {}", self.vmlinux_path.display());
+        let mapped = oxbpf_syscalls::map_kernel_btf(&self.vmlinux_path)
+            .map_err(Error::syscall(context()))?;
+        let btf = match mapped {
+            Some(map) => Btf::from_shared(std::sync::Arc::new(map)),
+            None => Btf::from_file(&self.vmlinux_path),
+        }
+        .map_err(Error::btf(context()))?;
         Ok(self.vmlinux.get_or_init(|| btf))
     }
 
@@ -94,13 +100,28 @@ impl Target {
         Ok(self.kconfig.get_or_init(|| c))
     }
 
-    /// The kernel's symbol addresses, read on first use.
-    pub(crate) fn kallsyms(&self) -> Result<&Kallsyms> {
-        if let Some(k) = self.kallsyms.get() {
-            return Ok(k);
+    /// The address of kernel symbol `name`. The first call looks up every
+    /// name of `batch` (all the symbols a plan needs) in one scan of
+    /// /proc/kallsyms, which stops once all are found; later calls answer
+    /// from what that scan found.
+    pub(crate) fn ksym(&self, name: &str, batch: &[&str]) -> Result<Option<u64>> {
+        if let Some(&addr) = self.ksyms.borrow().get(name) {
+            return Ok(addr);
         }
-        let k = Kallsyms::read().map_err(Error::syscall("reading /proc/kallsyms"))?;
-        Ok(self.kallsyms.get_or_init(|| k))
+        let mut names: Vec<&str> = batch
+            .iter()
+            .copied()
+            .filter(|n| !self.ksyms.borrow().contains_key(*n))
+            .collect();
+        if !names.contains(&name) {
+            names.push(name);
+        }
+        let found = Kallsyms::lookup(&names).map_err(Error::syscall("reading /proc/kallsyms"))?;
+        let mut cache = self.ksyms.borrow_mut();
+        for (n, addr) in names.iter().zip(found) {
+            cache.insert((*n).to_owned(), addr);
+        }
+        Ok(cache.get(name).copied().flatten())
     }
 
     /// `LINUX_VERSION_CODE` of the running kernel.
@@ -111,10 +132,15 @@ impl Target {
     /// Whether system calls enter through arch wrappers (`__x64_sys_*`),
     /// which is what kprobes on system calls must name.
     pub(crate) fn has_syscall_wrapper(&self) -> Result<bool> {
-        Ok(self
-            .kallsyms()?
-            .get(&format!("{}bpf", syscall_prefix()))
-            .is_some())
+        let wrapper = format!("{}bpf", syscall_prefix());
+        // The kernel's BTF lists the wrapper as a FUNC: a lookup there costs
+        // a few milliseconds, a scan of /proc/kallsyms a hundred.
+        if let Ok(btf) = self.vmlinux() {
+            if let Ok(Some(_)) = btf.find_by_name_kind(&wrapper, oxbpf_btf::Kind::Func) {
+                return Ok(true);
+            }
+        }
+        Ok(self.ksym(&wrapper, &[])?.is_some())
     }
 
     /// Whether the kernel has `bpf_get_attach_cookie` (5.15), found by

@@ -96,9 +96,7 @@ impl Kallsyms {
         let text = std::fs::read_to_string(path).map_err(|e| io_error("reading", path, e))?;
         let syms = Kallsyms::parse(&text);
         if !syms.addresses.is_empty() && syms.addresses.values().all(|&a| a == 0) {
-            return Err(Error::invalid(
-                "/proc/kallsyms shows every address as 0: run as root (CAP_SYSLOG) or lower kernel.kptr_restrict",
-            ));
+            return Err(hidden());
         }
         Ok(syms)
     }
@@ -121,6 +119,58 @@ impl Kallsyms {
         Kallsyms { addresses }
     }
 
+    /// Looks up a few `names` in `/proc/kallsyms` without keeping the
+    /// rest: the file is scanned line by line and reading stops once every
+    /// name is found. Much cheaper than [`Kallsyms::read`] for one or two
+    /// names (no map of 100,000+ symbols is built). Fails, as `read` does,
+    /// if the kernel hides the addresses.
+    pub fn lookup(names: &[&str]) -> Result<Vec<Option<u64>>> {
+        use std::io::BufRead;
+        let path = Path::new("/proc/kallsyms");
+        let file = std::fs::File::open(path).map_err(|e| io_error("opening", path, e))?;
+        let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
+        let mut found = vec![None; names.len()];
+        let mut missing = names.len();
+        let mut line = Vec::new();
+        // Hidden addresses all read as 0; a few real ones are 0 too (the
+        // first per-CPU symbols), so scanning goes on to a nonzero one.
+        let mut any_nonzero = false;
+        while missing > 0 || !any_nonzero {
+            line.clear();
+            let n = reader
+                .read_until(b'\n', &mut line)
+                .map_err(|e| io_error("reading", path, e))?;
+            if n == 0 {
+                break;
+            }
+            let mut fields = line
+                .split(|b| b.is_ascii_whitespace())
+                .filter(|f| !f.is_empty());
+            let (Some(addr), Some(_kind), Some(name)) =
+                (fields.next(), fields.next(), fields.next())
+            else {
+                continue;
+            };
+            let Some(addr) = std::str::from_utf8(addr)
+                .ok()
+                .and_then(|a| u64::from_str_radix(a, 16).ok())
+            else {
+                continue;
+            };
+            any_nonzero |= addr != 0;
+            for (i, want) in names.iter().enumerate() {
+                if found[i].is_none() && want.as_bytes() == name {
+                    found[i] = Some(addr);
+                    missing -= 1;
+                }
+            }
+        }
+        if !any_nonzero && found.iter().any(Option::is_some) {
+            return Err(hidden());
+        }
+        Ok(found)
+    }
+
     /// The address of `name`.
     pub fn get(&self, name: &str) -> Option<u64> {
         self.addresses.get(name).copied()
@@ -135,6 +185,12 @@ impl Kallsyms {
     pub fn is_empty(&self) -> bool {
         self.addresses.is_empty()
     }
+}
+
+fn hidden() -> Error {
+    Error::invalid(
+        "/proc/kallsyms shows every address as 0: run as root (CAP_SYSLOG) or lower kernel.kptr_restrict",
+    )
 }
 
 fn io_error(what: &'static str, path: &Path, source: std::io::Error) -> Error {
@@ -184,6 +240,17 @@ mod tests {
         assert_eq!(k.get("_stext"), Some(0xffff_ffff_8100_0000));
         assert_eq!(k.get("dup"), Some(0xffff_ffff_8100_0010));
         assert_eq!(k.len(), 2);
+    }
+
+    #[test]
+    fn lookup_finds_what_read_finds() {
+        let all = Kallsyms::read().unwrap();
+        let names = ["bpf_prog_put", "no_such_symbol_oxbpf", "init_task"];
+        let found = Kallsyms::lookup(&names).unwrap();
+        for (name, addr) in names.iter().zip(found) {
+            assert_eq!(addr, all.get(name), "{name}");
+        }
+        assert!(all.get("bpf_prog_put").is_some());
     }
 
     #[test]

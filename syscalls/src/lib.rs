@@ -80,6 +80,7 @@ pub mod info;
 mod iter;
 mod kconfig;
 mod kernel;
+mod kernel_btf_map;
 mod layout;
 mod link;
 mod link_pin;
@@ -124,6 +125,7 @@ pub use kernel::{
     is_bpffs, kernel_release, kernel_version, kernel_version_code, kernel_version_encode,
     mount_bpffs, possible_cpus,
 };
+pub use kernel_btf_map::map_kernel_btf;
 pub use layout::{FieldLayout, UapiStruct};
 pub use link::{
     F_REPLACE, LinkTail, LinkTarget, link_create, link_detach, link_update, raw_tracepoint_open,
