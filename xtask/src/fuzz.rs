@@ -271,13 +271,20 @@ pub fn run(ws: &Workspace, opts: &Options) -> Result<(), Error> {
         record(ws, t.name, secs, runs, out.status.success())?;
         if !out.status.success() {
             let tail: Vec<&str> = stderr.lines().rev().take(30).collect();
+            let artifacts = ws.root().join(t.krate).join("fuzz/artifacts").join(t.name);
             return Err(Error::Failed(format!(
-                "fuzz target `{}` failed ({}); artifacts in {}, log {}:\n{}",
+                "fuzz target `{}` failed ({}); artifacts in {}, log {}:\n{}\n\
+                 replay one with: RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir {}/fuzz \
+                 --target-dir {} -O -a {} {}/<artifact>",
                 t.name,
                 out.status,
-                ws.display(&ws.root().join(t.krate).join("fuzz/artifacts").join(t.name)),
+                ws.display(&artifacts),
                 ws.display(&log),
-                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
+                t.krate,
+                ws.display(&target_dir),
+                t.name,
+                ws.display(&artifacts),
             )));
         }
         summary.push((t.name, runs, secs));

@@ -42,12 +42,12 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
-    if let (Some(btf), Some(ext)) = (&obj.btf, &obj.btf_ext) {
-        if let Ok(ext) = BtfExt::parse(ext, btf) {
-            for p in &obj.programs {
-                let _ = ext.core_relos_for(&p.function.section);
-                let _ = ext.func_info_for(&p.function.section);
-            }
+    if let (Some(btf), Some(ext)) = (&obj.btf, &obj.btf_ext)
+        && let Ok(ext) = BtfExt::parse(ext, btf)
+    {
+        for p in &obj.programs {
+            let _ = ext.core_relos_for(&p.function.section);
+            let _ = ext.func_info_for(&p.function.section);
         }
     }
 });

@@ -16,10 +16,10 @@ fuzz_target!(|data: &[u8]| {
         let (Some(addr), Some(_), Some(name)) = (f.next(), f.next(), f.next()) else {
             continue;
         };
-        if let Ok(addr) = u64::from_str_radix(addr, 16) {
-            if seen.insert(name) {
-                assert_eq!(k.get(name), Some(addr), "{name}");
-            }
+        if let Ok(addr) = u64::from_str_radix(addr, 16)
+            && seen.insert(name)
+        {
+            assert_eq!(k.get(name), Some(addr), "{name}");
         }
     }
 });

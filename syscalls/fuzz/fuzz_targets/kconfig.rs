@@ -14,10 +14,10 @@ fuzz_target!(|data: &[u8]| {
     assert!(c.len() <= text.lines().count());
     for line in text.lines() {
         let line = line.trim();
-        if let Some((name, _)) = line.split_once('=') {
-            if name.starts_with("CONFIG_") {
-                assert!(c.get(name).is_some(), "{name} set but not read");
-            }
+        if let Some((name, _)) = line.split_once('=')
+            && name.starts_with("CONFIG_")
+        {
+            assert!(c.get(name).is_some(), "{name} set but not read");
         }
     }
 });
