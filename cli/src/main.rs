@@ -6,6 +6,7 @@ mod btf;
 mod demo;
 mod explain;
 mod genloader;
+mod genskel;
 mod inspect;
 mod load;
 mod run;
@@ -114,6 +115,24 @@ enum GenCommand {
         #[arg(short, long, value_name = "FILE")]
         output: PathBuf,
     },
+    /// Generate the object's Rust skeleton: a module with a typed struct
+    /// of its maps, programs and links and its global data as Rust types
+    /// (the object, or with --light a generated loader, embedded).
+    Skeleton {
+        /// The BPF object file.
+        object: PathBuf,
+        /// A light skeleton: loads through a generated loader, with no ELF
+        /// or BTF parsing at run time.
+        #[arg(long)]
+        light: bool,
+        /// The skeleton's name (default: the object's file name up to its
+        /// first dot).
+        #[arg(long)]
+        name: Option<String>,
+        /// Write the module here instead of to standard output.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -163,6 +182,15 @@ fn main() -> ExitCode {
         Command::Gen {
             command: GenCommand::Loader { object, output },
         } => genloader::gen_loader(&object, &output),
+        Command::Gen {
+            command:
+                GenCommand::Skeleton {
+                    object,
+                    light,
+                    name,
+                    output,
+                },
+        } => genskel::gen_skeleton(&object, light, name.as_deref(), output.as_deref()),
         Command::Explain { file } => explain::explain(&file),
         Command::Demo { duration, top } => demo::run(duration, top),
         Command::Run {

@@ -55,6 +55,7 @@ mod object;
 mod open;
 mod planner;
 mod program;
+pub mod skel;
 mod struct_ops;
 mod target;
 

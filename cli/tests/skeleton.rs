@@ -1,0 +1,197 @@
+//! The skeleton generator (`oxbpf::skel`, `oxbpf gen skeleton`): the
+//! regular and light modules of every corpus object, and of a fixture of
+//! awkward C types, compile in one crate — with `#![deny(warnings,
+//! missing_docs)]`, and with their compile-time layout assertions (every
+//! generated size and field offset against the object's BTF) evaluated;
+//! the command writes what the library generates; malformed objects are
+//! errors.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use oxbpf::skel::{Builder, Embed, SkelOptions, generate};
+
+fn oxbpf(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_oxbpf"))
+        .args(args)
+        .output()
+        .expect("running oxbpf");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// The fixture of C types, compiled by the skeleton Builder (clang).
+fn fixture_object(dir: &Path) -> PathBuf {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/skel/types.bpf.c");
+    let object = Builder::new(&source)
+        .compile(dir)
+        .unwrap_or_else(|e| panic!("compiling {}: {e:?}", source.display()));
+    assert!(object.ends_with("types.bpf.o"), "{}", object.display());
+    object
+}
+
+#[test]
+fn every_corpus_module_compiles_with_its_layout_assertions() {
+    let krate = Path::new(env!("CARGO_TARGET_TMPDIR")).join("skel-check");
+    let src = krate.join("src");
+    let objects_dir = krate.join("objects");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::create_dir_all(&objects_dir).unwrap();
+
+    let mut objects = oxbpf_tests::corpus();
+    objects.push(fixture_object(&objects_dir));
+    let mut lib = String::from(
+        "//! Generated skeletons of the oxbpf test corpus.\n#![deny(warnings, missing_docs)]\n\n",
+    );
+    let mut generated = 0;
+    for object in &objects {
+        let name = object.file_name().unwrap().to_string_lossy().into_owned();
+        let module = name.replace(['.', '-'], "_");
+        let bytes = std::fs::read(object).unwrap();
+        for light in [false, true] {
+            let module = if light {
+                format!("{module}_light")
+            } else {
+                module.clone()
+            };
+            // The fixture's regular module embeds the object inline, the
+            // rest include their files.
+            let embed = if name == "types.bpf.o" && !light {
+                Embed::Inline
+            } else if light {
+                Embed::File(krate.join("objects").join(format!("{module}.loader")))
+            } else {
+                Embed::File(object.clone())
+            };
+            let opts = SkelOptions::new().light(light).embed(embed.clone());
+            let skel = generate(&name, &bytes, &opts)
+                .unwrap_or_else(|e| panic!("{name} (light: {light}): {e:?}"));
+            if let Embed::File(path) = &embed {
+                if light {
+                    std::fs::write(path, &skel.embedded).unwrap();
+                } else {
+                    assert_eq!(skel.embedded, bytes);
+                }
+            }
+            // Light and regular skeletons of one object have the same
+            // surface: the same types, maps, programs and data views.
+            assert!(
+                skel.source
+                    .contains(&format!("pub struct {}", skel.struct_name))
+            );
+            std::fs::write(src.join(format!("{module}.rs")), &skel.source).unwrap();
+            lib.push_str(&format!(
+                "/// `{name}`{}.\npub mod {module};\n",
+                if light { " (light)" } else { "" }
+            ));
+            generated += 1;
+        }
+    }
+    assert_eq!(generated, objects.len() * 2);
+    std::fs::write(src.join("lib.rs"), lib).unwrap();
+    let loader = workspace().join("loader");
+    std::fs::write(
+        krate.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"oxbpf-skel-check\"\nversion = \"0.0.0\"\nedition = \"2024\"\npublish = false\n\n\
+             [dependencies]\noxbpf = {{ path = {:?} }}\n\n[workspace]\n",
+            loader.to_string_lossy()
+        ),
+    )
+    .unwrap();
+    // The workspace's lock file: the same dependency versions, offline.
+    std::fs::copy(workspace().join("Cargo.lock"), krate.join("Cargo.lock")).unwrap();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["check", "--offline", "--quiet", "--lib"])
+        .current_dir(&krate)
+        .env("CARGO_TARGET_DIR", krate.join("target"))
+        .env_remove("RUSTFLAGS")
+        .output()
+        .expect("running cargo check");
+    assert!(
+        out.status.success(),
+        "cargo check of the generated skeletons in {} failed:\n{}",
+        krate.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn the_command_writes_what_the_library_generates() {
+    let object = oxbpf_tests::object("subprogs");
+    let path = object.to_str().unwrap();
+    let bytes = std::fs::read(&object).unwrap();
+    let want = generate("subprogs.bpf.o", &bytes, &SkelOptions::new()).unwrap();
+    let (ok, stdout, stderr) = oxbpf(&["gen", "skeleton", path]);
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout, want.source);
+    assert!(stdout.contains("pub struct SubprogsSkel"));
+    assert!(stdout.contains("::oxbpf::skel::OpenSkel::open(&SKEL_SPEC, SKEL_BYTES)"));
+
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("subprogs.lskel.rs");
+    let (ok, stdout, stderr) = oxbpf(&[
+        "gen",
+        "skeleton",
+        "--light",
+        "--name",
+        "sub",
+        path,
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    let light = std::fs::read_to_string(&out).unwrap();
+    assert!(light.contains("pub struct SubSkel"), "--name");
+    assert!(light.contains("::oxbpf::skel::OpenLightSkel::open(&SKEL_SPEC, SKEL_BYTES)"));
+    // The embedded bytes are a loader file, not the object.
+    assert!(!light.contains("\\x7fELF"));
+
+    let (ok, _, stderr) = oxbpf(&["gen", "skeleton", "/nonexistent.bpf.o"]);
+    assert!(!ok);
+    assert!(stderr.contains("/nonexistent.bpf.o"), "{stderr}");
+    let garbage = Path::new(env!("CARGO_TARGET_TMPDIR")).join("garbage.bpf.o");
+    std::fs::write(&garbage, b"\x7fELF garbage").unwrap();
+    let (ok, _, stderr) = oxbpf(&["gen", "skeleton", garbage.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(
+        stderr.starts_with("error: parsing garbage.bpf.o"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn malformed_objects_are_errors_not_panics() {
+    let bytes = std::fs::read(oxbpf_tests::object("subprogs")).unwrap();
+    let opts = SkelOptions::new();
+    assert!(matches!(
+        generate("x.bpf.o", b"", &opts),
+        Err(oxbpf::Error::Parse { .. })
+    ));
+    // Every truncation, and a byte flipped every 7 bytes through the file
+    // (headers, BTF, instructions): an error or a module, never a panic.
+    for len in (0..bytes.len()).step_by(61) {
+        assert!(generate("x.bpf.o", &bytes[..len], &opts).is_err(), "{len}");
+    }
+    let mut generated = 0;
+    for at in (0..bytes.len()).step_by(7) {
+        let mut b = bytes.clone();
+        b[at] ^= 0xff;
+        if generate("x.bpf.o", &b, &opts).is_ok() {
+            generated += 1;
+        }
+    }
+    // Most bytes are DWARF and string data the generator does not read.
+    assert!(generated > 0);
+}

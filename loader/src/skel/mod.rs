@@ -1,0 +1,115 @@
+//! Rust skeletons: a typed Rust module generated from a BPF object.
+//!
+//! ```text
+//! .bpf.c ──clang──▶ .bpf.o ──generate──▶ counter.skel.rs ─┬─ regular: embeds the object; open → load → Object
+//!                              (Builder in build.rs,     └─ light:   embeds a generated loader; LightSkeleton → Object
+//!                               or `oxbpf gen skeleton`)
+//! ```
+//!
+//! A skeleton is a struct named after the object (`counter.bpf.o` gives
+//! `CounterSkel`) with:
+//!
+//! - `open()` → `OpenCounterSkel`: the initial values of `.rodata` and
+//!   `.data` as generated Rust structs (`rodata_mut().target_pid = 42`),
+//!   and, for a regular skeleton, the [`OpenObject`](crate::OpenObject) to
+//!   configure maps and programs; then `load()`. `open_and_load()` does
+//!   both.
+//! - `attach()`: every program whose section names its attach point
+//!   (tracepoints, raw tracepoints, tp_btf, fentry, uprobes, USDT,
+//!   iterators, kprobes...), through [`Program::attach`](crate::Program::attach);
+//!   the links are kept (`links()`) and detach when the skeleton is
+//!   dropped.
+//! - `maps().counts()`: a [`TypedMap`] with the key and value types of the
+//!   map's BTF (`lookup(&key) -> Option<Value>`), or a [`Map`](crate::Map);
+//!   `progs().handle()`: a [`Program`](crate::Program).
+//! - `bss()`, `data()`, `rodata()`: the live global data, typed.
+//!
+//! A **regular** skeleton embeds the object and loads it as
+//! [`OpenObject::load`](crate::OpenObject::load) does. A **light**
+//! skeleton embeds a loader generated at build time
+//! ([`crate::gen_loader`]) and loads it with the
+//! [`LightSkeleton`](crate::LightSkeleton) runtime: no ELF or BTF is parsed
+//! when it runs. Both end in the same [`Object`](crate::Object) and offer
+//! the same accessors; a light skeleton's open step configures the loader
+//! (initial data, [`OpenLightSkel::set_max_entries`]) instead of an object.
+//!
+//! # Global data
+//!
+//! Each data section with BTF (`.bss`, `.data`, `.rodata`, `.data.*`,
+//! `.rodata.*`) gets a `#[repr(C)]` struct in the module's `types`, one
+//! field per variable at its offset, with explicit padding, and the types
+//! it uses (structs, unions, enums, arrays; pointers as `u64`), all
+//! zerocopy plain data, with compile-time assertions of every size and
+//! offset.
+//!
+//! After load, a section lives in its map's memory, which the programs
+//! write while user space reads. The skeleton therefore never hands out a
+//! reference into it (`&mut T` there would promise that nothing else
+//! writes it, which the programs break): `bss().counter()` copies a
+//! variable out and `bss().set_counter(1)` copies one in, through a
+//! [`DataView`], in naturally aligned atomic units, so an aligned counter
+//! that a program updates is never read torn. `get()`/`set()` copy the
+//! whole section. `.rodata` is frozen at load and mapped read-only: its
+//! view has getters only. Before load, the values are the open
+//! skeleton's own copy, so `rodata_mut()` is a plain `&mut`.
+//!
+//! # Example
+//!
+//! Generating a module, as the build.rs [`Builder`] and
+//! `oxbpf gen skeleton` do:
+//!
+//! ```no_run
+//! use oxbpf::skel::{SkelOptions, generate};
+//!
+//! let bytes = std::fs::read("counter.bpf.o").expect("an object");
+//! let skel = generate("counter.bpf.o", &bytes, &SkelOptions::new())?;
+//! std::fs::write("counter.skel.rs", skel.source).expect("written");
+//! # Ok::<(), oxbpf::Error>(())
+//! ```
+//!
+//! Using it (`counter.bpf.c` has a `const volatile __u32 target_tid` in
+//! `.rodata`, a `__u64 calls` in `.bss`, a hash map `per_cpu_calls` and a
+//! `raw_tp/sys_enter` program; see `examples/skeleton` in the repository):
+//!
+//! ```ignore
+//! mod counter {
+//!     include!(concat!(env!("OUT_DIR"), "/counter.skel.rs"));
+//! }
+//!
+//! let mut open = counter::CounterSkel::open()?;
+//! open.rodata_mut().target_tid = rustix::thread::gettid().as_raw_nonzero().get() as u32;
+//! let mut skel = open.load()?;
+//! skel.attach()?;
+//! std::process::id(); // a getpid() the program counts
+//! println!("{} calls", skel.bss().calls());
+//! for entry in skel.maps().per_tid().entries()? {
+//!     println!("{entry:?}");
+//! }
+//! ```
+//!
+//! # What the generator refuses
+//!
+//! A malformed object or BTF is an [`Error`](crate::Error), never a panic.
+//! A light skeleton of an object the generated loader cannot express
+//! (struct_ops, per-CPU initial values...) fails with the loader
+//! generator's [`Unsupported`](crate::gen_loader::Error::Unsupported). A
+//! struct whose members overlap in a way Rust fields cannot express
+//! becomes opaque bytes (logged).
+
+mod builder;
+mod generator;
+mod light;
+mod names;
+mod runtime;
+mod types;
+
+pub use builder::Builder;
+pub use generator::{Embed, SkelOptions, Skeleton, generate};
+pub use runtime::{
+    DataSpec, DataView, Field, Initial, MapSpec, OpenLightSkel, OpenSkel, ProgSpec, Skel, SkelSpec,
+    TypedMap,
+};
+
+/// The zerocopy crate generated types derive from (re-exported so that a
+/// crate using a skeleton needs no dependency of its own).
+pub use zerocopy;
