@@ -135,7 +135,7 @@ pub use map::{
     map_create, map_delete_elem, map_freeze, map_get_next_key, map_lookup_and_delete_elem,
     map_lookup_elem, map_update_elem,
 };
-pub use mmap::{MapMemory, map_mmap};
+pub use mmap::{MapMemory, arena_mmap, map_mmap};
 pub use obj::{
     btf_data, btf_get_fd_by_id, btf_get_next_id, btf_info, link_get_fd_by_id, link_get_next_id,
     link_info, map_get_fd_by_id, map_get_next_id, map_info, obj_get, obj_pin, prog_get_fd_by_id,

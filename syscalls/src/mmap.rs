@@ -12,6 +12,9 @@ use crate::fd::MapFd;
 
 /// `BPF_F_MMAPABLE`.
 const F_MMAPABLE: u32 = 1 << 10;
+/// `BPF_F_SEGV_ON_FAULT`: touching an arena page no program allocated
+/// kills the process instead of allocating it.
+const F_SEGV_ON_FAULT: u32 = 1 << 17;
 
 /// The mapped values of an mmapable array map. Programs may change the
 /// memory at any time, so it is only read and written by copying (never
@@ -24,6 +27,9 @@ pub struct MapMemory {
     /// Bytes mapped (`len` rounded up to pages).
     mapped: usize,
     writable: bool,
+    /// An arena whose unallocated pages fault (`BPF_F_SEGV_ON_FAULT`):
+    /// copying in or out could kill the process, so it is refused.
+    faults: bool,
 }
 
 // SAFETY: the mapping is plain shared memory owned by this value; moving it
@@ -77,6 +83,61 @@ pub fn map_mmap(map: &MapFd, writable: bool) -> Result<MapMemory> {
         len,
         mapped,
         writable,
+        faults: false,
+    })
+}
+
+/// Maps a `BPF_MAP_TYPE_ARENA` map into this process, read-write, whole
+/// (`max_entries` pages). The first mapping of an arena fixes its user
+/// address, which programs see as the arena's pointers: `addr` is the
+/// address the map was created with (`map_extra`), or 0 to let the kernel
+/// choose. Until this is done the kernel refuses to load programs that use
+/// the arena (unless `map_extra` fixed the address).
+///
+/// Pages come into existence when a program allocates them
+/// (`bpf_arena_alloc_pages`) or when this process touches them; the
+/// mapping's reads and writes therefore allocate pages as they go, and are
+/// refused for an arena created with `BPF_F_SEGV_ON_FAULT` (where touching
+/// an unallocated page kills the process).
+pub fn arena_mmap(map: &MapFd, addr: u64) -> Result<MapMemory> {
+    let meta = map.meta();
+    if meta.map_type != MapType::ARENA {
+        return Err(Error::invalid(format!(
+            "arena_mmap: a {} map is not an arena",
+            meta.map_type
+        )));
+    }
+    let page = rustix::param::page_size();
+    let len = (meta.max_entries as usize)
+        .checked_mul(page)
+        .filter(|&n| n > 0)
+        .ok_or_else(|| Error::invalid("arena_mmap: arena has no pages"))?;
+    let mut flags = rustix::mm::MapFlags::SHARED;
+    if addr != 0 {
+        flags |= rustix::mm::MapFlags::FIXED_NOREPLACE;
+    }
+    // SAFETY: a shared mapping of the arena's fd, at a place the kernel
+    // chooses or at `addr` without replacing anything mapped there
+    // (MAP_FIXED_NOREPLACE fails instead), so it aliases no Rust object.
+    let got = unsafe {
+        rustix::mm::mmap(
+            addr as usize as *mut std::ffi::c_void,
+            len,
+            rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::WRITE,
+            flags,
+            map.as_fd(),
+            0,
+        )
+    }
+    .map_err(|errno| Error::Mmap { len, errno })?;
+    let ptr = NonNull::new(got.cast::<u8>())
+        .ok_or_else(|| Error::invalid("arena_mmap: mmap returned NULL"))?;
+    Ok(MapMemory {
+        ptr,
+        len,
+        mapped: len,
+        writable: true,
+        faults: meta.map_flags & F_SEGV_ON_FAULT != 0,
     })
 }
 
@@ -96,7 +157,18 @@ impl MapMemory {
         self.writable
     }
 
+    /// The address of the first byte in this process: for an arena, the
+    /// base of the pointers programs store in it.
+    pub fn address(&self) -> u64 {
+        self.ptr.as_ptr() as usize as u64
+    }
+
     fn check(&self, offset: usize, n: usize) -> Result<()> {
+        if self.faults {
+            return Err(Error::invalid(
+                "arena memory: created with BPF_F_SEGV_ON_FAULT, its unallocated pages kill the process when touched",
+            ));
+        }
         match offset.checked_add(n) {
             Some(end) if end <= self.len => Ok(()),
             _ => Err(Error::invalid(format!(
@@ -370,5 +442,40 @@ mod tests {
         assert_eq!(mem.to_vec(), 7u64.to_ne_bytes());
         assert!(mem.write(0, &[1]).is_err());
         assert!(map_mmap(&array(8, 0), false).is_err(), "not mmapable");
+    }
+
+    fn arena(pages: u32, flags: u32) -> MapFd {
+        let mut attr = MapCreateAttr::new(MapType::ARENA, 0, 0, pages);
+        attr.map_flags = F_MMAPABLE | flags;
+        map_create(&attr).unwrap()
+    }
+
+    #[test]
+    fn an_arena_maps_whole_and_keeps_what_is_written() {
+        let map = arena(4, 0);
+        let mem = arena_mmap(&map, 0).unwrap();
+        let page = rustix::param::page_size();
+        assert_eq!(mem.len(), 4 * page);
+        assert_ne!(mem.address(), 0);
+        // The kernel keeps an arena inside one 4 GiB window.
+        assert_eq!(
+            mem.address() >> 32,
+            (mem.address() + mem.len() as u64 - 1) >> 32
+        );
+        mem.write(page + 8, b"arena").unwrap();
+        let mut back = [0u8; 5];
+        mem.read(page + 8, &mut back).unwrap();
+        assert_eq!(&back, b"arena");
+        // A second mapping elsewhere is refused: the address is fixed.
+        assert!(arena_mmap(&map, mem.address()).is_err());
+    }
+
+    #[test]
+    fn arena_mapping_refuses_other_maps_and_faulting_arenas() {
+        assert!(arena_mmap(&array(8, F_MMAPABLE), 0).is_err());
+        let map = arena(1, F_SEGV_ON_FAULT);
+        let mem = arena_mmap(&map, 0).unwrap();
+        let err = mem.read(0, &mut [0u8; 8]).unwrap_err();
+        assert!(err.to_string().contains("SEGV_ON_FAULT"), "{err}");
     }
 }
