@@ -22,8 +22,9 @@
 //!   with apt-get when missing and run as root on Debian), `build-bpf`,
 //!   `cargo test --workspace`, then a summary that counts the live-kernel
 //!   tests (package `oxbpf-tests`).
-//! - `ci`: `cargo fmt --check`, `cargo clippy -D warnings`, `test`, then a
-//!   bounded `vm-test` on one 6.1 kernel ([`test::CI_VM_TEST`]).
+//! - `ci`: `cargo fmt --check`, `cargo clippy -D warnings`, `test`,
+//!   `core-targets`, then a bounded `vm-test` on one 6.1 kernel
+//!   ([`test::CI_VM_TEST`]). The fuzz targets run on demand (`fuzz`).
 //! - `vm-test [--kernel NAME]... [--filter PATTERN]... [--timeout S]`:
 //!   boots Debian's kernels under qemu and runs the kernel tests inside
 //!   each ([`vm`]), with a pass/fail/skip table per kernel and test. The
@@ -89,8 +90,8 @@ commands:
   vm-test [--kernel NAME]... [--filter PATTERN]... [--timeout S]
                the kernel tests on Debian's 6.1/6.12/5.10 kernels under
                qemu (`cargo xtask vm-test --help`)
-  ci           cargo fmt --check, cargo clippy -D warnings, test, then a
-               bounded vm-test on Debian's 6.1
+  ci           cargo fmt --check, cargo clippy -D warnings, test,
+               core-targets, then a bounded vm-test on Debian's 6.1
   fuzz [TARGET|CRATE|all] [--time S]
                cargo-fuzz targets of every parser, S seconds each (default 60)
   core-targets the CO-RE test objects relocated against Debian 6.1/6.12 BTF

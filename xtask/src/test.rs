@@ -31,7 +31,11 @@ pub fn run(ws: &Workspace, args: &[String]) -> Result<(), Error> {
     }
 }
 
-/// `cargo xtask ci`: formatting, lints, then [`run`].
+/// `cargo xtask ci`: formatting, lints, [`run`], CO-RE against other
+/// kernels' BTF ([`crate::core_targets`]: about 45 s with the kernel
+/// packages to fetch and unpack, 5 s cached), then the bounded vm-test.
+/// The fuzz targets are not run here: `cargo xtask fuzz` on demand (see
+/// [`crate::fuzz`] for what a CI slice would cost).
 pub fn ci(ws: &Workspace) -> Result<(), Error> {
     let cargo = cargo_program();
     for (component, args) in [
@@ -77,6 +81,8 @@ pub fn ci(ws: &Workspace) -> Result<(), Error> {
     }
     println!("==> cargo xtask test");
     run(ws, &[])?;
+    println!("==> cargo xtask core-targets");
+    crate::core_targets::run(ws)?;
     println!("==> cargo xtask vm-test {}", CI_VM_TEST.join(" "));
     let args: Vec<String> = CI_VM_TEST.iter().map(|a| a.to_string()).collect();
     crate::vm::run(ws, &args)
