@@ -126,17 +126,25 @@ impl Ring {
 
     /// Hands every committed record to `f`, advancing the consumer
     /// position after each one; stops early when `f` breaks.
-    fn consume(
-        &self,
-        index: usize,
-        f: &mut dyn FnMut(usize, &[u8]) -> ControlFlow<()>,
-    ) -> (usize, bool) {
+    ///
+    /// Generic over the callback (not `&mut dyn FnMut`) so that the
+    /// caller's closure is inlined into the loop: with a dynamic call the
+    /// loop cost about 40 instructions a record against libbpf's 34
+    /// (`cargo xtask bench ringbuf`, callgrind).
+    #[inline]
+    fn consume<F>(&self, index: usize, f: &mut F) -> (usize, bool)
+    where
+        F: FnMut(usize, &[u8]) -> ControlFlow<()>,
+    {
         let data = self.producer.as_ptr().wrapping_add(self.page);
-        let mask = self.size - 1;
-        let mut cons = self.consumer_pos().load(Ordering::Acquire);
+        let size = self.size;
+        let mask = size - 1;
+        let consumer = self.consumer_pos();
+        let producer = self.producer_pos();
+        let mut cons = consumer.load(Ordering::Acquire);
         let mut count = 0;
         loop {
-            let prod = self.producer_pos().load(Ordering::Acquire);
+            let prod = producer.load(Ordering::Acquire);
             if cons >= prod {
                 return (count, false);
             }
@@ -151,21 +159,24 @@ impl Ring {
                     return (count, false);
                 }
                 let len = u64::from(header & !(BUSY_BIT | DISCARD_BIT));
-                let advance = (len + HEADER).next_multiple_of(8);
-                let mut stop = false;
-                if header & DISCARD_BIT == 0 && len <= self.size {
+                // Header and record, padded to 8 bytes (len < 2^30: no
+                // overflow).
+                cons += (len + HEADER + 7) & !7;
+                let stop = if header & DISCARD_BIT == 0 && len <= size {
                     // SAFETY: the record is committed, so the producer no
                     // longer writes it until the consumer position passes
-                    // it; it lies within the doubled data area (at < size,
-                    // len <= size), hence contiguous.
+                    // it (stored below, after `f` returned); it lies within
+                    // the doubled data area (at < size, len <= size), hence
+                    // contiguous.
                     let record = unsafe {
                         std::slice::from_raw_parts(data.add(at + HEADER as usize), len as usize)
                     };
                     count += 1;
-                    stop = f(index, record).is_break();
-                }
-                cons += advance;
-                self.consumer_pos().store(cons, Ordering::Release);
+                    f(index, record).is_break()
+                } else {
+                    false
+                };
+                consumer.store(cons, Ordering::Release);
                 if stop {
                     return (count, true);
                 }
