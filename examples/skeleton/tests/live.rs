@@ -1,0 +1,120 @@
+//! Both skeletons of the counter, loaded and attached in the live kernel:
+//! the program counts exactly the getpid() calls this test's thread makes
+//! (its thread id configured through `.rodata` before load), writes them
+//! into `.bss` and the `per_tid` hash map, stops when user space clears
+//! `.data`'s `enabled` through the mapped memory, and stops when detached.
+//! Each test filters on its own thread, so they can run side by side.
+
+use oxbpf_example_skeleton::{counter, counter_light, getpid_calls, gettid};
+
+macro_rules! counts_this_threads_getpid_calls {
+    ($skel:ty, $configure:expr) => {{
+        let tid = gettid();
+        let mut open = <$skel>::open().expect("open");
+        // The C initializers, decoded through the generated types.
+        assert_eq!(open.rodata().target_tid, 0);
+        assert_eq!(open.rodata().weight, 1);
+        assert_eq!(open.data().enabled, 1);
+        open.rodata_mut().target_tid = tid;
+        open.rodata_mut().weight = 3;
+        $configure(&mut open);
+        let mut skel = open.load().expect("load");
+
+        assert_eq!(skel.rodata().target_tid(), tid);
+        assert_eq!(skel.rodata().weight(), 3);
+        assert!(!skel.rodata().view().is_writable(), ".rodata is frozen");
+        assert_eq!(
+            skel.maps().per_tid().max_entries(),
+            128,
+            "configured before load"
+        );
+        assert_eq!(skel.progs().count_getpid().section(), "raw_tp/sys_enter");
+        assert!(skel.links().count_getpid().is_none());
+
+        getpid_calls(5);
+        assert_eq!(skel.bss().calls(), 0, "not attached yet");
+
+        skel.attach().expect("attach");
+        assert!(skel.links().count_getpid().is_some());
+        getpid_calls(7);
+        assert_eq!(skel.bss().calls(), 21, "7 calls of weight 3");
+        let last = skel.bss().last();
+        assert_eq!((last.tid, last.nr), (tid, skel.bss().last().nr));
+        let stats = skel
+            .maps()
+            .per_tid()
+            .lookup(&tid)
+            .expect("lookup")
+            .expect("this thread has an entry");
+        assert_eq!(stats.calls, 7);
+        assert!(stats.last_ns > 0);
+        let keys: Vec<u32> = skel
+            .maps()
+            .per_tid()
+            .keys()
+            .collect::<oxbpf::Result<_>>()
+            .expect("keys");
+        assert_eq!(keys, [tid], "only this thread is counted");
+
+        // .data written through the mapped memory: the program sees it.
+        skel.data().set_enabled(0).expect("set enabled");
+        getpid_calls(4);
+        assert_eq!(skel.bss().calls(), 21, "counting is off");
+        skel.data().set_enabled(1).expect("set enabled");
+        skel.bss().set_calls(100).expect("set calls");
+        getpid_calls(2);
+        assert_eq!(skel.bss().calls(), 106);
+        let mut whole = skel.bss().get();
+        assert_eq!(whole.calls, 106);
+        whole.calls = 0;
+        skel.bss().set(&whole).expect("set .bss");
+        assert_eq!(skel.bss().calls(), 0);
+
+        skel.detach();
+        assert!(skel.links().count_getpid().is_none());
+        getpid_calls(3);
+        assert_eq!(skel.bss().calls(), 0, "detached");
+        assert_eq!(
+            skel.maps().per_tid().lookup(&tid).unwrap().unwrap().calls,
+            9,
+            "7 + 2 counted while attached and enabled"
+        );
+    }};
+}
+
+#[test]
+fn the_regular_skeleton_counts_this_threads_getpid_calls() {
+    counts_this_threads_getpid_calls!(
+        counter::CounterSkel,
+        |open: &mut counter::OpenCounterSkel| {
+            open.object_mut()
+                .map_mut("per_tid")
+                .expect("per_tid")
+                .set_max_entries(128);
+        }
+    );
+}
+
+#[test]
+fn the_light_skeleton_counts_this_threads_getpid_calls() {
+    counts_this_threads_getpid_calls!(
+        counter_light::CounterSkel,
+        |open: &mut counter_light::OpenCounterSkel| {
+            open.light_mut()
+                .set_max_entries("per_tid", 128)
+                .expect("per_tid");
+        }
+    );
+}
+
+#[test]
+fn the_light_skeleton_parses_no_object() {
+    // What the light skeleton embeds is a loader file, and its programs
+    // still know their sections (for attach) without the object.
+    let open = counter_light::CounterSkel::open().expect("open");
+    assert!(open.light().loader().insn_count() > 0);
+    let skel = open.load().expect("load");
+    assert_eq!(skel.progs().count_getpid().section(), "raw_tp/sys_enter");
+    assert_eq!(skel.object().name(), "counter.bpf.o");
+    assert!(skel.object().map("counter.bss").is_ok());
+}
