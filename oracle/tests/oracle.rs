@@ -1,7 +1,7 @@
 //! The libbpf oracle over the whole corpus: every object of `tests/progs`
 //! (built into `<target>/bpf/*.bpf.o`, both compilers), of
-//! `tests/progs-vm` (`<target>/bpf/vm/`) and the CO-RE objects of
-//! `reloc/tests/data` is loaded by libbpf 1.7 and by oxbpf on this kernel,
+//! `tests/progs-vm` (`<target>/bpf/vm/`), the CO-RE objects of
+//! `reloc/tests/data` and the oracle's own `oracle/progs` is loaded by libbpf 1.7 and by oxbpf on this kernel,
 //! one after the other, and what the kernel holds is compared
 //! (`oxbpf_oracle::compare`). A difference not listed with its reason in
 //! `oracle/expected-differences.txt`, or an entry there that matches
@@ -11,46 +11,16 @@
 //! written to `<target>/oracle.md`. `ORACLE_DUMP=OBJECT` (or `all`) prints
 //! both sides' maps and instruction listings of that object.
 
+mod corpus;
 mod libbpf;
 
 use std::path::{Path, PathBuf};
 
 use oxbpf::OpenObject;
 use oxbpf_oracle::{Expected, Outcome, Row, Snapshot, compare, error_chain, render_table};
-use oxbpf_tests::{FdSnapshot, PinDir, bpf_dir, corpus, kernel_lock};
+use oxbpf_tests::{FdSnapshot, PinDir, bpf_dir, kernel_lock};
 
-/// Every object of the corpus with its label (file name; `vm/` and
-/// `reloc/` prefixes for the other two directories).
-fn objects() -> Vec<(String, PathBuf)> {
-    let mut out: Vec<(String, PathBuf)> =
-        corpus().into_iter().map(|p| (file_name(&p), p)).collect();
-    let dirs = [
-        ("vm/", bpf_dir().join("vm")),
-        (
-            "reloc/",
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../reloc/tests/data"),
-        ),
-    ];
-    for (prefix, dir) in dirs {
-        let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .unwrap_or_else(|e| panic!("{}: {e}: run `cargo xtask build-bpf` first", dir.display()))
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.to_string_lossy().ends_with(".bpf.o"))
-            .collect();
-        assert!(!found.is_empty(), "no objects in {}", dir.display());
-        found.sort();
-        out.extend(
-            found
-                .into_iter()
-                .map(|p| (format!("{prefix}{}", file_name(&p)), p)),
-        );
-    }
-    out
-}
-
-fn file_name(p: &Path) -> String {
-    p.file_name().unwrap().to_string_lossy().into_owned()
-}
+use corpus::objects;
 
 fn oxbpf_load(path: &Path, pin_root: &Path) -> Outcome {
     let refused = |stage: &str, e: &dyn std::error::Error| Outcome::Refused {
@@ -121,7 +91,9 @@ fn libbpf_and_oxbpf_leave_the_kernel_in_the_same_state() {
     let mut all = Vec::new();
     let mut logs = Vec::new();
     let mut compared = Vec::new();
-    for (label, path) in objects() {
+    let mut objects = objects();
+    objects.extend(corpus::oracle_objects());
+    for (label, path) in objects {
         let (lib, log) = libbpf::load(&path, &pin_dir(&root.0, &label, "libbpf"));
         let fds = FdSnapshot::take();
         let ox = oxbpf_load(&path, &pin_dir(&root.0, &label, "oxbpf"));

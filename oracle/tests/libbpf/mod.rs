@@ -6,6 +6,12 @@
 //! `unsafe` blocks, each with its `SAFETY` comment. libbpf's global state
 //! is its print callback (set once here) and its feature-probe cache
 //! (harmless); every `bpf_object` is closed before the next one opens.
+//!
+//! Shared by the live oracle (`oracle.rs`: [`load`]) and the generated
+//! loaders' (`loader_oracle.rs`: [`generate_loader`]); each uses half.
+#![allow(dead_code)]
+
+pub mod gen_loader;
 
 use std::ffi::{CStr, CString, c_char, c_int};
 use std::os::unix::ffi::OsStrExt;
@@ -125,6 +131,24 @@ pub fn load(path: &Path, pin_root: &Path) -> (Outcome, String) {
     take_log();
     let outcome = load_inner(path, pin_root);
     (outcome, take_log())
+}
+
+/// [`gen_loader::generate`] with libbpf's log captured: a refusal's
+/// message ends with the last line libbpf printed. Returns the loader or
+/// the message, and libbpf's whole log.
+pub fn generate_loader(
+    path: &Path,
+    pin_root: &Path,
+) -> (Result<gen_loader::LibbpfLoader, String>, String) {
+    PRINT.call_once(|| {
+        // SAFETY: as in `load`.
+        unsafe { lb::libbpf_set_print(Some(print)) };
+    });
+    take_log();
+    let result = gen_loader::generate(path, pin_root);
+    let log = take_log();
+    let result = result.map_err(|e| format!("{e}; {}", last_libbpf_line(&log)));
+    (result, log)
 }
 
 fn load_inner(path: &Path, pin_root: &Path) -> Outcome {
