@@ -56,18 +56,22 @@ pub fn objects() -> Vec<(String, PathBuf)> {
 pub fn oracle_objects() -> Vec<(String, PathBuf)> {
     let src_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("progs");
     let out_dir = bpf_dir().join("oracle");
-    let header = src_dir.join("repeat.h");
     let mut out = Vec::new();
-    let mut sources: Vec<PathBuf> = std::fs::read_dir(&src_dir)
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&src_dir)
         .unwrap_or_else(|e| panic!("{}: {e}", src_dir.display()))
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.to_string_lossy().ends_with(".bpf.c"))
         .collect();
-    sources.sort();
-    for src in sources {
-        let name = file_name(&src).replace(".bpf.c", ".bpf.o");
+    files.sort();
+    // Sources include one another (fifty_maps includes many_maps): each
+    // object depends on every file of the directory.
+    let deps: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    for src in files
+        .iter()
+        .filter(|p| p.to_string_lossy().ends_with(".bpf.c"))
+    {
+        let name = file_name(src).replace(".bpf.c", ".bpf.o");
         let obj = out_dir.join(&name);
-        compile::compile(&src, &[&header], &obj).unwrap_or_else(|e| panic!("{e}"));
+        compile::compile(src, &deps, &obj).unwrap_or_else(|e| panic!("{e}"));
         out.push((format!("oracle/{name}"), obj));
     }
     out
