@@ -1,13 +1,22 @@
-//! `cargo xtask bench btf|core`: the benchmarks against libbpf (criterion,
-//! oxbpf side by side with libbpf through libbpf-sys), then instruction
-//! counts of one operation each under `valgrind --tool=callgrind`.
+//! `cargo xtask bench btf|core|ringbuf|loader`: the benchmarks against
+//! libbpf (criterion, oxbpf side by side with libbpf through libbpf-sys),
+//! then instruction counts of one operation each under
+//! `valgrind --tool=callgrind` (not for `loader`, whose time is the
+//! kernel's).
 //!
 //! - `btf`: package `btf/benches` — vmlinux BTF parse, load, lookups.
 //! - `core`: package `reloc/benches` — open and CO-RE-relocate
 //!   `reloc/tests/data/core_many.bpf.o` (1,450 relocations) against the
 //!   running kernel's BTF, reading it included, without loading programs.
+//! - `ringbuf`: package `loader/benches` — ring buffer consumption,
+//!   oxbpf's `RingBuffer` and libbpf's `ring_buffer__consume`/`__poll` on
+//!   the same map, events/s for 16/64/512-byte records, drained after the
+//!   producer and concurrently; callgrind counts of the pure consume path.
+//! - `loader`: package `loader/benches` — generated loaders, libbpf's
+//!   (`bpf_object__gen_loader`) and oxbpf's, sizes and load times, and
+//!   oxbpf's live load; runs `build-bpf` first (it loads corpus objects).
 //!
-//! Both packages are outside the workspace so that nothing else builds
+//! The packages are outside the workspace so that nothing else builds
 //! libbpf. Not part of `ci`: timings are never assertions, and the benches
 //! need libelf-dev, zlib1g-dev and pkg-config (libbpf-sys builds libbpf)
 //! and valgrind.
@@ -38,6 +47,19 @@ pub const CORE_CALLGRIND_MODES: &[&str] = &[
     "libbpf-prepare",
 ];
 
+/// Modes of the `ringbuf-callgrind` binary, in the order they are
+/// measured.
+pub const RINGBUF_CALLGRIND_MODES: &[&str] = &[
+    "setup",
+    "oxbpf-consume",
+    "libbpf-consume",
+    "oxbpf-poll",
+    "libbpf-poll",
+];
+
+/// Records `ringbuf-callgrind` drains (its `RECORDS`).
+pub const RINGBUF_CALLGRIND_RECORDS: u64 = 10_000;
+
 /// Which benchmark to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Bench {
@@ -45,15 +67,21 @@ pub enum Bench {
     Btf,
     /// `reloc/benches`.
     Core,
+    /// `loader/benches`, bench `ringbuf`.
+    Ringbuf,
+    /// `loader/benches`, bench `loader`.
+    Loader,
 }
 
-/// Parses `btf` or `core`.
+/// Parses `btf`, `core`, `ringbuf` or `loader`.
 pub fn parse_args(args: &[String]) -> Result<Bench, Error> {
     match args {
         [what] if what == "btf" => Ok(Bench::Btf),
         [what] if what == "core" => Ok(Bench::Core),
+        [what] if what == "ringbuf" => Ok(Bench::Ringbuf),
+        [what] if what == "loader" => Ok(Bench::Loader),
         _ => Err(Error::Usage(
-            "usage: cargo xtask bench btf|core".to_string(),
+            "usage: cargo xtask bench btf|core|ringbuf|loader".to_string(),
         )),
     }
 }
@@ -77,17 +105,29 @@ pub fn parse_collected(stderr: &str) -> Option<u64> {
         .and_then(|n| n.trim().parse().ok())
 }
 
-/// `cargo xtask bench btf|core`.
+/// `cargo xtask bench btf|core|ringbuf|loader`.
 pub fn run(ws: &Workspace, which: Bench) -> Result<(), Error> {
-    let (package, bench, bin, modes): (&str, &str, &str, &[&str]) = match which {
-        Bench::Btf => ("btf/benches", "btf", "btf-callgrind", CALLGRIND_MODES),
+    let (package, bench, callgrind_bin): (&str, &str, Option<(&str, &[&str])>) = match which {
+        Bench::Btf => (
+            "btf/benches",
+            "btf",
+            Some(("btf-callgrind", CALLGRIND_MODES)),
+        ),
         Bench::Core => (
             "reloc/benches",
             "core",
-            "core-callgrind",
-            CORE_CALLGRIND_MODES,
+            Some(("core-callgrind", CORE_CALLGRIND_MODES)),
         ),
+        Bench::Ringbuf => (
+            "loader/benches",
+            "ringbuf",
+            Some(("ringbuf-callgrind", RINGBUF_CALLGRIND_MODES)),
+        ),
+        Bench::Loader => ("loader/benches", "loader", None),
     };
+    if which == Bench::Loader {
+        crate::bpf::build_corpus(ws)?;
+    }
     let manifest = ws.root().join(package).join("Cargo.toml");
     let target_dir = ws.target().join("bench");
     let status = Command::new(cargo())
@@ -99,12 +139,16 @@ pub fn run(ws: &Workspace, which: Bench) -> Result<(), Error> {
         .args(["--bench", bench])
         // Criterion writes its reports under $CARGO_TARGET_DIR/criterion.
         .env("CARGO_TARGET_DIR", &target_dir)
+        .env("OXBPF_BPF_DIR", ws.bpf_out())
         .current_dir(ws.root())
         .status()
         .map_err(spawn_err("cargo"))?;
     if !status.success() {
         return Err(Error::Failed(format!("`cargo bench` failed ({status})")));
     }
+    let Some((bin, modes)) = callgrind_bin else {
+        return Ok(());
+    };
     let status = Command::new(cargo())
         .args(["build", "--release", "--bin", bin, "--manifest-path"])
         .arg(&manifest)
@@ -119,6 +163,8 @@ pub fn run(ws: &Workspace, which: Bench) -> Result<(), Error> {
     match which {
         Bench::Btf => report_btf(&counts),
         Bench::Core => report_core(&counts),
+        Bench::Ringbuf => report_ringbuf(&counts),
+        Bench::Loader => {}
     }
     Ok(())
 }
@@ -202,6 +248,22 @@ fn report_core(counts: &[(&str, u64)]) {
     );
 }
 
+fn report_ringbuf(counts: &[(&str, u64)]) {
+    print_counts(counts);
+    let per = |m: &str| net(counts, m) as f64 / RINGBUF_CALLGRIND_RECORDS as f64;
+    for read in ["consume", "poll"] {
+        let (o, l) = (
+            per(&format!("oxbpf-{read}")),
+            per(&format!("libbpf-{read}")),
+        );
+        println!(
+            "{read}: {o:.1} instructions a record (oxbpf) vs {l:.1} (libbpf) = {:.2}x; \
+             {RINGBUF_CALLGRIND_RECORDS} records of 64 B already in the ring",
+            o / l
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,6 +279,11 @@ mod tests {
     fn args() {
         assert_eq!(parse_args(&["btf".to_string()]).unwrap(), Bench::Btf);
         assert_eq!(parse_args(&["core".to_string()]).unwrap(), Bench::Core);
+        assert_eq!(
+            parse_args(&["ringbuf".to_string()]).unwrap(),
+            Bench::Ringbuf
+        );
+        assert_eq!(parse_args(&["loader".to_string()]).unwrap(), Bench::Loader);
         assert!(parse_args(&[]).is_err());
         assert!(parse_args(&["other".to_string()]).is_err());
     }

@@ -45,6 +45,12 @@
 //!   the workspace): `core_many.bpf.o` opened and relocated against the
 //!   running kernel's BTF by oxbpf and by libbpf, then callgrind counts.
 //!   Not part of `ci`.
+//! - `bench ringbuf`: ring buffer consumption, oxbpf's `RingBuffer` vs
+//!   libbpf's `ring_buffer__consume`/`__poll` on the same map (package
+//!   `loader/benches`), then callgrind counts of the consume path.
+//! - `bench loader`: generated loaders, oxbpf's vs libbpf's
+//!   (`bpf_object__gen_loader`): sizes and load times, and oxbpf's live
+//!   load (package `loader/benches`). Not part of `ci`.
 //!
 //! `<target>` is `$CARGO_TARGET_DIR` or `<workspace>/target`. Tests find the
 //! objects through the environment variable `OXBPF_BPF_DIR`, which `test`
@@ -97,6 +103,8 @@ commands:
   core-targets the CO-RE test objects relocated against Debian 6.1/6.12 BTF
   bench btf    BTF benchmarks against libbpf, then callgrind instruction counts
   bench core   CO-RE open+relocate benchmark against libbpf, then callgrind counts
+  bench ringbuf  ring buffer consumption against libbpf, then callgrind counts
+  bench loader   generated loaders (size, load time) against libbpf's
   help         this text
 
 <target> is $CARGO_TARGET_DIR or <workspace>/target.";
