@@ -53,6 +53,11 @@ pub const VM_EXCLUDED_BINARIES: &[(&str, &str)] = &[(
      which holds only on kernels at least as new as the definitions",
 )];
 
+/// Host programs copied into the guests (with their shared libraries):
+/// the cgroup tests run `sh` and `perl` children, the network attach tests
+/// `ip` and `tc`.
+const GUEST_PROGRAMS: &[&str] = &["/bin/sh", "/usr/bin/perl", "/usr/sbin/ip", "/usr/sbin/tc"];
+
 /// The Rust target of the guest binaries.
 const GUEST_TARGET: &str = "x86_64-unknown-linux-gnu";
 
@@ -407,19 +412,19 @@ impl CommonFiles {
                 })?;
             }
         }
-        // The shell and Perl the cgroup tests start, with their libraries
-        // and Perl's base modules.
-        let mut wanted: BTreeSet<PathBuf> = ["/bin/sh", "/usr/bin/perl"]
-            .iter()
-            .map(PathBuf::from)
-            .collect();
+        // The shell and Perl the cgroup tests start, `ip` and `tc` of the
+        // network attach tests, with their libraries and Perl's base
+        // modules.
+        let mut wanted: BTreeSet<PathBuf> = GUEST_PROGRAMS.iter().map(PathBuf::from).collect();
         for f in dpkg_files("perl-base")? {
             if f.starts_with("/usr/lib") || f.starts_with("/etc/perl") {
                 wanted.insert(f);
             }
         }
-        for bin in ["/bin/sh", "/usr/bin/perl"] {
-            wanted.extend(shared_libraries(Path::new(bin))?);
+        for bin in GUEST_PROGRAMS {
+            if Path::new(bin).exists() {
+                wanted.extend(shared_libraries(Path::new(bin))?);
+            }
         }
         for f in wanted {
             if fs::metadata(&f).is_ok_and(|m| m.is_file()) {
@@ -533,9 +538,10 @@ fn write_initramfs(
     opts: &Options,
 ) -> Result<PathBuf, Error> {
     let mut c = Cpio::new();
-    for d in ["dev", "proc", "sys", "tmp", "run", "oxbpf"] {
+    for d in ["dev", "proc", "sys", "tmp", "run", "var", "oxbpf"] {
         c.dir(d, 0o755)?;
     }
+    c.symlink("var/run", "../run")?;
     let read = |p: &Path| fs::read(p).map_err(|e| Error::io("cannot read", p, e));
     c.file("init", 0o755, &read(&guest.init)?)?;
     for (path, mode, host) in &common.files {

@@ -374,6 +374,8 @@ fn run_binary(conf: &Config, label: &str, path: &str) {
     cmd.arg("--test-threads=1")
         .args(conf.libtest_filters(label))
         .env("OXBPF_SKIP_LOG", SKIP_LOG)
+        // The kernel starts init without a PATH.
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
         .env("RUST_BACKTRACE", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped());
