@@ -166,6 +166,7 @@ fn describe_target(obj: &Object, target: &RelocTarget, symbol: &str) -> String {
                 obj.data.get(*section).map_or("?", |d| d.name.as_str())
             )
         }
+        RelocTarget::Arena { offset } => format!("arena +{offset} ({symbol})"),
         RelocTarget::Call(f) => {
             format!("call {symbol} (section #{} +{})", f.section_index, f.offset)
         }

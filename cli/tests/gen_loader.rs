@@ -64,6 +64,15 @@ fn explain_prints_the_plan_and_load_loader_the_same_summary() {
         let file = dir.join(format!("{name}.loader"));
         let file = file.to_str().unwrap();
         let (ok, out, stderr) = oxbpf(&["gen", "loader", path, "-o", file]);
+        if plan.contains("arena_map") {
+            // An arena must be mapped into the loading process before its
+            // programs load: generation refuses, naming the step.
+            assert!(
+                !ok && stderr.contains("arena_map"),
+                "gen loader {path}: {stderr}"
+            );
+            continue;
+        }
         assert!(ok, "gen loader {path}: {stderr}");
         assert!(
             out.contains("instructions") && out.contains("needs Linux 5."),

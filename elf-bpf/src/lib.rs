@@ -34,6 +34,6 @@ pub use error::{Error, Result};
 pub use externs::{Extern, ExternKind, Externs};
 pub use maps::{MapDef, MapInit, MapSyntax, Pinning, StructOps};
 pub use object::{
-    DataKind, DataSection, DataSymbol, Endian, FuncRef, Function, KCONFIG_SECTION, Object, Program,
-    RelocTarget, Relocation,
+    ARENA_SECTION, DataKind, DataSection, DataSymbol, Endian, FuncRef, Function, KCONFIG_SECTION,
+    Object, Program, RelocTarget, Relocation,
 };

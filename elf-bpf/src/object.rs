@@ -58,6 +58,10 @@ pub struct Object {
     pub maps: Vec<MapDef>,
     /// Global data sections (`.data*`, `.rodata*`, `.bss*`).
     pub data: Vec<DataSection>,
+    /// `__arena` global variables (section [`ARENA_SECTION`], kind
+    /// [`DataKind::Arena`]): they live in the object's arena map, not in a
+    /// data map of their own.
+    pub arena: Option<DataSection>,
     /// The object's BTF (`.BTF`), DATASECs fixed up.
     pub btf: Option<Btf<'static>>,
     /// Raw contents of `.BTF.ext`.
@@ -125,6 +129,12 @@ pub struct FuncRef {
 pub enum RelocTarget {
     /// `ld_imm64` of a map: index into [`Object::maps`].
     Map(usize),
+    /// `ld_imm64` of an `__arena` global: byte offset into
+    /// [`Object::arena`]. The loader points it into the arena map.
+    Arena {
+        /// Byte offset into the arena section.
+        offset: u64,
+    },
     /// `ld_imm64` of global data: index into [`Object::data`] and byte offset.
     Data {
         /// Index into [`Object::data`].
@@ -165,7 +175,13 @@ pub enum DataKind {
     Rodata,
     /// `.bss`, `.bss.*`: zero-initialized.
     Bss,
+    /// [`ARENA_SECTION`]: variables declared `__arena`
+    /// (`address_space(1)`), placed in the object's arena map.
+    Arena,
 }
+
+/// The section clang puts `__arena` (`address_space(1)`) globals in.
+pub const ARENA_SECTION: &str = ".addr_space.1";
 
 /// A variable of a global data section.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -199,6 +215,7 @@ enum Role {
     Other,
     Code { text: bool },
     Data(usize),
+    Arena,
     BtfMaps,
     LegacyMaps,
     StructOps { link: bool },
@@ -301,6 +318,7 @@ impl Object {
             subprograms: Vec::new(),
             maps: Vec::new(),
             data: Vec::new(),
+            arena: None,
             btf: None,
             btf_ext: None,
             externs: Externs::default(),
@@ -364,6 +382,33 @@ impl Object {
                 }
             } else if name == "maps" || name.starts_with("maps/") {
                 Role::LegacyMaps
+            } else if name == ARENA_SECTION {
+                let bytes = if sh_type == elf::SHT_NOBITS {
+                    let size = header.sh_size(ctx.endian);
+                    if size > 1 << 32 {
+                        return Err(Error::section(&name, format!("absurd size {size}")));
+                    }
+                    vec![0; size as usize]
+                } else {
+                    ctx.section_data(index)?.to_vec()
+                };
+                let symbols = ctx
+                    .symbols_in(index)?
+                    .into_iter()
+                    .map(|(name, sym)| DataSymbol {
+                        name,
+                        offset: sym.st_value(ctx.endian),
+                        size: sym.st_size(ctx.endian),
+                    })
+                    .collect();
+                self.arena = Some(DataSection {
+                    name,
+                    section_index: index,
+                    kind: DataKind::Arena,
+                    bytes,
+                    symbols,
+                });
+                Role::Arena
             } else if let Some(kind) = data_kind(&name, sh_type) {
                 let bytes = if kind == DataKind::Bss {
                     let size = header.sh_size(ctx.endian);
@@ -829,6 +874,9 @@ impl Object {
                             }
                             Some((_, Some(Role::Data(d)))) => RelocTarget::Data {
                                 section: d,
+                                offset: value.wrapping_add(insn.imm as i64 as u64),
+                            },
+                            Some((_, Some(Role::Arena))) => RelocTarget::Arena {
                                 offset: value.wrapping_add(insn.imm as i64 as u64),
                             },
                             Some((s, Some(Role::Code { .. }))) => {

@@ -276,7 +276,8 @@ impl Gen<'_> {
                 | Op::Freeze(_)
                 | Op::Pin(_)
                 | Op::SetFd(_)
-                | Op::StructOpsValue(_) => Words::None,
+                | Op::StructOpsValue(_)
+                | Op::MapArena(_) => Words::None,
             };
             self.words.push(words);
         }
@@ -471,6 +472,12 @@ impl Gen<'_> {
             Op::StructOpsValue(v) => self.struct_ops_value(k, v),
             Op::FindBtfId(f) => self.find_btf_id(k, f),
             Op::FindKsym(f) => self.find_ksym(k, f),
+            Op::MapArena(_) => Err(Error::unsupported(
+                "an arena map (a loader program cannot map the arena into the \
+                 loading process, which fixes the user address the programs' \
+                 arena pointers need and holds the __arena globals)",
+                site(k, op),
+            )),
             Op::ReuseMap(r) => {
                 if r.expect.btf.is_some()
                     || r.expect.inner_map.is_some()

@@ -14,7 +14,9 @@ use oxbpf_asm::Insn;
 use oxbpf_asm::opcode::pseudo;
 use oxbpf_plan::{CreateMap, LoadProg, Op, PatchKind, Plan, Ref, ReuseMap};
 use oxbpf_syscalls::attr::obj_name;
-use oxbpf_syscalls::{BtfFd, MapCreateAttr, MapFd, ProgFd, ProgLoadOptions, VerifierLog};
+use oxbpf_syscalls::{
+    BtfFd, MapCreateAttr, MapFd, MapMemory, ProgFd, ProgLoadOptions, VerifierLog,
+};
 
 use crate::error::{Error, Result};
 use crate::target::Target;
@@ -30,6 +32,8 @@ pub(crate) enum Created {
     BtfId(Option<u32>),
     /// A kernel address (0 when an optional lookup found nothing).
     Address(u64),
+    /// An arena's mapping in this process.
+    Arena(MapMemory),
 }
 
 /// The results of a plan, by `Ref`: `None` for operations that create
@@ -129,6 +133,20 @@ fn run_ops(plan: &Plan, target: &Target, pinned: &mut Vec<String>) -> Result<Exe
                 oxbpf_syscalls::map_freeze(done.map(f.map)).map_err(step)?;
                 None
             }
+            Op::MapArena(a) => {
+                // The address the map was created for (0: the kernel picks).
+                let addr = match plan.ops.get(a.map.index()) {
+                    Some(Op::CreateMap(m)) => m.map_extra,
+                    Some(Op::ReuseMap(r)) => r.expect.map_extra,
+                    _ => 0,
+                };
+                let memory = oxbpf_syscalls::arena_mmap(done.map(a.map), addr).map_err(step)?;
+                if !a.data.is_empty() {
+                    let offset = usize::try_from(a.offset).unwrap_or(usize::MAX);
+                    memory.write(offset, &a.data).map_err(step)?;
+                }
+                Some(Created::Arena(memory))
+            }
             Op::LoadProg(p) => Some(Created::Prog(load_prog(p, &done).map_err(|e| match e {
                 oxbpf_syscalls::Error::Verifier(ref v)
                     if v.call == oxbpf_syscalls::Cmd::PROG_LOAD =>
@@ -225,6 +243,7 @@ fn describe(op: &Op) -> String {
         Op::CreateMap(m) => format!("map_create {:?}", m.name),
         Op::UpdateElem(u) => format!("map_update {}", u.map),
         Op::Freeze(f) => format!("map_freeze {}", f.map),
+        Op::MapArena(a) => format!("arena_map {}", a.map),
         Op::LoadProg(p) => format!("prog_load {:?}", p.name),
         Op::ReuseMap(r) => format!("map_reuse {:?}", r.path),
         Op::Pin(p) => format!("obj_pin {} at {:?}", p.object, p.path),

@@ -28,7 +28,7 @@ pub struct Global {
 /// Every named variable of the data sections, in section order.
 pub(crate) fn collect(elf: &oxbpf_elf_bpf::Object) -> Vec<Global> {
     let mut out = Vec::new();
-    for section in &elf.data {
+    for section in elf.data.iter().chain(&elf.arena) {
         for sym in &section.symbols {
             // A symbol without a size (clang gives every variable one) takes
             // the rest of the section up to the next symbol.
@@ -110,6 +110,7 @@ impl OpenObject {
             .elf
             .data
             .iter()
+            .chain(&self.elf.arena)
             .find(|d| d.name == g.section)
             .expect("collected from it");
         Ok(&section.bytes[g.offset..g.offset + g.size])
@@ -125,6 +126,7 @@ impl OpenObject {
             .elf
             .data
             .iter_mut()
+            .chain(&mut self.elf.arena)
             .find(|d| d.name == g.section)
             .expect("collected from it");
         section.bytes[g.offset..g.offset + g.size].copy_from_slice(value);
@@ -133,14 +135,50 @@ impl OpenObject {
 }
 
 impl Object {
+    /// The object's global variables (empty for an object loaded from a
+    /// generated loader file alone).
+    pub fn globals(&self) -> &[Global] {
+        &self.globals
+    }
+
     fn global_map(&self, name: &str) -> Result<(Global, &crate::Map)> {
         let g = find(&self.globals, name)?.clone();
         let map_name = crate::planner::data_map_name(self.name(), &g.section);
         Ok((g, self.map(&map_name)?))
     }
 
-    /// The current value of a global variable, as programs see it.
+    /// An `__arena` global: the arena's memory and the variable's offset
+    /// in it.
+    fn arena_global(
+        &self,
+        name: &str,
+    ) -> Result<Option<(Global, &oxbpf_syscalls::MapMemory, usize)>> {
+        let g = find(&self.globals, name)?;
+        if g.section != oxbpf_elf_bpf::ARENA_SECTION {
+            return Ok(None);
+        }
+        let Some((map, base)) = &self.arena_globals else {
+            return Err(Error::InvalidArgument(format!(
+                "__arena global {name}: the object was not loaded with its arena mapped"
+            )));
+        };
+        let memory = self.map(map)?.arena()?;
+        let offset = usize::try_from(*base)
+            .unwrap_or(usize::MAX)
+            .saturating_add(g.offset);
+        Ok(Some((g.clone(), memory, offset)))
+    }
+
+    /// The current value of a global variable, as programs see it
+    /// (`__arena` globals too, read from the arena's memory).
     pub fn read_global(&self, name: &str) -> Result<Vec<u8>> {
+        if let Some((g, memory, offset)) = self.arena_global(name)? {
+            let mut value = vec![0; g.size];
+            memory
+                .read_atomic(offset, &mut value)
+                .map_err(Error::syscall(format!("__arena global {name}: reading")))?;
+            return Ok(value);
+        }
         let (g, map) = self.global_map(name)?;
         let value = map.lookup(&0u32.to_ne_bytes(), 0)?.ok_or_else(|| {
             Error::InvalidArgument(format!("data map {} has no element 0", map.name()))
@@ -151,6 +189,12 @@ impl Object {
     /// Changes a global variable in the live map memory that programs
     /// read. Variables of `.rodata` are frozen and refuse.
     pub fn write_global(&self, name: &str, value: &[u8]) -> Result<()> {
+        if let Some((g, memory, offset)) = self.arena_global(name)? {
+            check_size(&g, value.len())?;
+            return memory
+                .write_atomic(offset, value)
+                .map_err(Error::syscall(format!("__arena global {name}: writing")));
+        }
         let (g, map) = self.global_map(name)?;
         check_size(&g, value.len())?;
         let memory = map.memory()?;

@@ -98,11 +98,13 @@ impl LightSkeleton {
                     maps.push(Map {
                         name: name.clone(),
                         fd,
+                        arena: None,
                     });
                 }
                 (Step::ReuseMap { expect, .. }, Some(Created::Map(fd))) => maps.push(Map {
                     name: expect.name.clone(),
                     fd,
+                    arena: None,
                 }),
                 (
                     Step::LoadProg {

@@ -14,6 +14,8 @@ use crate::error::{Error, Result};
 pub struct Map {
     pub(crate) name: String,
     pub(crate) fd: MapFd,
+    /// An arena's mapping in this process, made at load.
+    pub(crate) arena: Option<MapMemory>,
 }
 
 impl Map {
@@ -168,6 +170,20 @@ impl Map {
                 source: e,
             }),
         }
+    }
+
+    /// The memory of an arena map (`BPF_MAP_TYPE_ARENA`), mapped into this
+    /// process when the object was loaded: the object's `__arena` globals
+    /// and the pages programs allocate, at the addresses their pointers
+    /// hold ([`MapMemory::address`] is the arena's base). Reading or
+    /// writing a page no program allocated allocates it.
+    pub fn arena(&self) -> Result<&MapMemory> {
+        self.arena.as_ref().ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "map {} is not an arena loaded by this process",
+                self.name
+            ))
+        })
     }
 
     /// Pins the map at `path` on a bpffs.

@@ -19,6 +19,8 @@ pub struct Object {
     name: String,
     pub(crate) globals: Vec<crate::globals::Global>,
     pub(crate) struct_ops: Vec<crate::struct_ops::Named>,
+    /// The arena map holding the `__arena` globals, and their offset in it.
+    pub(crate) arena_globals: Option<(String, u64)>,
     maps: Vec<Map>,
     programs: Vec<Program>,
     btf: Option<BtfFd>,
@@ -29,7 +31,11 @@ impl Object {
     /// layout.
     pub(crate) fn new(open: OpenObject, layout: &Layout, mut done: Executed) -> Result<Object> {
         let mut take_map = |r, name: String| match done.take(r) {
-            Some(Created::Map(fd)) => Ok(Map { name, fd }),
+            Some(Created::Map(fd)) => Ok(Map {
+                name,
+                fd,
+                arena: None,
+            }),
             _ => Err(internal(&name)),
         };
         let mut maps = Vec::new();
@@ -44,6 +50,12 @@ impl Object {
                 r,
                 data_map_name(&open.name, oxbpf_elf_bpf::KCONFIG_SECTION),
             )?);
+        }
+        for &(i, r) in &layout.arenas {
+            let Some(Created::Arena(memory)) = done.take(r) else {
+                return Err(internal(&open.elf.maps[i].name));
+            };
+            maps[i].arena = Some(memory);
         }
         let mut programs = Vec::new();
         for (prog, r) in open.programs().zip(&layout.programs) {
@@ -74,8 +86,12 @@ impl Object {
                 progs: p.progs.clone(),
             })
             .collect();
+        let arena_globals = layout
+            .arena_globals
+            .map(|(i, base)| (open.elf.maps[i].name.clone(), base));
         Ok(Object {
             struct_ops,
+            arena_globals,
             globals: crate::globals::collect(&open.elf),
             name: open.name,
             maps,
@@ -96,6 +112,7 @@ impl Object {
             name,
             globals: Vec::new(),
             struct_ops: Vec::new(),
+            arena_globals: None,
             maps,
             programs,
             btf,

@@ -12,9 +12,9 @@ use oxbpf_elf_bpf::{
     Relocation, StructOps,
 };
 use oxbpf_plan::{
-    CreateMap, FindBtfId, FindKsym, Freeze, FuncInfo, InsnIdx, LineInfo, LoadBtf, LoadProg, Op,
-    Patch, PatchKind, Pin, Plan, Poisoned, Produces, Ref, ReuseMap, SetFd, StructOpsValue,
-    UpdateElem,
+    CreateMap, FindBtfId, FindKsym, Freeze, FuncInfo, InsnIdx, LineInfo, LoadBtf, LoadProg,
+    MapArena, Op, Patch, PatchKind, Pin, Plan, Poisoned, Produces, Ref, ReuseMap, SetFd,
+    StructOpsValue, UpdateElem,
 };
 use oxbpf_reloc::{CandidateCache, CoreRelocator, Placed, link_program};
 use oxbpf_syscalls::{AttachType, MapType, ProgType};
@@ -50,6 +50,12 @@ pub(crate) struct Layout {
     pub(crate) kconfig: Option<Ref>,
     /// struct_ops maps whose value is written when they are attached.
     pub(crate) struct_ops: Vec<crate::struct_ops::Pending>,
+    /// Per arena map (index into the ELF object's maps): its `arena_map`
+    /// operation, which leaves the mapping.
+    pub(crate) arenas: Vec<(usize, Ref)>,
+    /// Where the `__arena` globals live: the arena map (index into the
+    /// ELF object's maps) and the byte offset of their image in it.
+    pub(crate) arena_globals: Option<(usize, u64)>,
 }
 
 struct Builder<'a> {
@@ -121,6 +127,7 @@ pub(crate) fn build_with_layout(obj: &OpenObject, target: &Target) -> Result<(Pl
     b.create_maps()?;
     b.create_data_maps()?;
     b.create_kconfig_map()?;
+    b.map_arenas()?;
     b.load_programs()?;
     b.fill_initial_slots()?;
     b.plan.validate()?;
@@ -353,6 +360,60 @@ impl Builder<'_> {
             }
             self.layout.data.push(map);
         }
+        Ok(())
+    }
+
+    /// Step 4b: every arena mapped into the loading process (fixing the
+    /// user address its pointers use, which program loads need), the
+    /// `__arena` globals' image written into the object's arena: at its
+    /// end, as libbpf lays it out, leaving the first pages to
+    /// `bpf_arena_alloc_pages`.
+    fn map_arenas(&mut self) -> Result<()> {
+        let arenas: Vec<usize> = (0..self.obj.elf.maps.len())
+            .filter(|&i| self.obj.elf.maps[i].map_type == MapType::ARENA)
+            .collect();
+        let globals = self.obj.elf.arena.as_ref();
+        let mut placed = None;
+        if let Some(section) = globals {
+            let &[map] = arenas.as_slice() else {
+                return Err(Error::InvalidArgument(format!(
+                    "{}: __arena globals ({}) need exactly one BPF_MAP_TYPE_ARENA map, the object has {}",
+                    self.obj.name,
+                    section.name,
+                    arenas.len()
+                )));
+            };
+            let page = oxbpf_syscalls::page_size() as u64;
+            let pages = self.obj.maps[map]
+                .max_entries
+                .unwrap_or(self.obj.elf.maps[map].max_entries);
+            let size = u64::from(pages) * page;
+            let need = (section.bytes.len() as u64).next_multiple_of(page);
+            if need > size {
+                return Err(Error::InvalidArgument(format!(
+                    "{}: the __arena globals take {} bytes, more than arena {} ({pages} pages)",
+                    self.obj.name,
+                    section.bytes.len(),
+                    self.obj.elf.maps[map].name
+                )));
+            }
+            placed = Some((map, size - need));
+        }
+        for map in arenas {
+            let (offset, data) = match placed {
+                Some((m, offset)) if m == map => {
+                    (offset, globals.map(|g| g.bytes.clone()).unwrap_or_default())
+                }
+                _ => (0, Vec::new()),
+            };
+            let r = self.plan.push(Op::MapArena(MapArena {
+                map: self.layout.maps[map],
+                offset,
+                data,
+            }));
+            self.layout.arenas.push((map, r));
+        }
+        self.layout.arena_globals = placed;
         Ok(())
     }
 
@@ -696,6 +757,23 @@ impl Builder<'_> {
                         Error::InvalidArgument(format!("{}: offset {offset} too large", site()))
                     })?,
                 },
+                RelocTarget::Arena { offset } => {
+                    let (map, base) = self.layout.arena_globals.ok_or_else(|| {
+                        Error::InvalidArgument(format!("{}: no __arena globals", site()))
+                    })?;
+                    let len = self.obj.elf.arena.as_ref().map_or(0, |a| a.bytes.len());
+                    if *offset >= len as u64 {
+                        return Err(Error::InvalidArgument(format!(
+                            "{}: offset {offset} past the {len} bytes of __arena globals",
+                            site()
+                        )));
+                    }
+                    PatchKind::MapValue {
+                        map: self.layout.maps[map],
+                        // Below 4 GiB: the arena is at most 4 GiB.
+                        offset: (base + offset) as u32,
+                    }
+                }
                 RelocTarget::Call(_) | RelocTarget::FuncAddr(_) => {
                     unreachable!("link_program resolved calls and function addresses")
                 }

@@ -103,6 +103,13 @@ fn write_op(f: &mut Formatter<'_>, op: &Op) -> fmt::Result {
             Ok(())
         }
         Op::Freeze(z) => write!(f, "{}", z.map),
+        Op::MapArena(a) => {
+            write!(f, "{}", a.map)?;
+            if !a.data.is_empty() {
+                write!(f, " globals {} bytes at +{:#x}", a.data.len(), a.offset)?;
+            }
+            Ok(())
+        }
         Op::LoadProg(p) => {
             write!(f, "{:?} {}", p.name, p.prog_type)?;
             match p.expected_attach_type {

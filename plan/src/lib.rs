@@ -97,6 +97,12 @@ pub enum Op {
     /// `bpf_kallsyms_lookup_name` in a generated loader): produces an
     /// address.
     FindKsym(FindKsym),
+    /// Map an arena (`BPF_MAP_TYPE_ARENA`) into the loading process, which
+    /// fixes the user address its pointers use (the kernel refuses programs
+    /// using an arena without one), and write the image of the object's
+    /// `__arena` globals into it. Produces nothing; the mapping stays with
+    /// the loaded object.
+    MapArena(MapArena),
 }
 
 impl Op {
@@ -114,6 +120,7 @@ impl Op {
             Op::FindKsym(_) => "ksym_find",
             Op::SetFd(_) => "map_set_fd",
             Op::StructOpsValue(_) => "struct_ops",
+            Op::MapArena(_) => "arena_map",
         }
     }
 
@@ -129,7 +136,8 @@ impl Op {
             | Op::Freeze(_)
             | Op::Pin(_)
             | Op::SetFd(_)
-            | Op::StructOpsValue(_) => Produces::Nothing,
+            | Op::StructOpsValue(_)
+            | Op::MapArena(_) => Produces::Nothing,
         }
     }
 
@@ -150,6 +158,7 @@ impl Op {
             }
             Op::UpdateElem(u) => vec![(u.map, Produces::Map)],
             Op::Freeze(f) => vec![(f.map, Produces::Map)],
+            Op::MapArena(a) => vec![(a.map, Produces::Map)],
             Op::LoadProg(p) => {
                 let mut v: Vec<_> = p.btf.map(|r| (r, Produces::Btf)).into_iter().collect();
                 v.extend(p.attach_btf.map(|r| (r, Produces::BtfId)));
@@ -328,6 +337,18 @@ pub struct Pin {
 pub struct Freeze {
     /// The map.
     pub map: Ref,
+}
+
+/// Map an arena into the loading process and write its globals' image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MapArena {
+    /// The arena map.
+    pub map: Ref,
+    /// Byte offset of the globals' image in the arena (libbpf's layout:
+    /// the last pages, leaving the first ones to `bpf_arena_alloc_pages`).
+    pub offset: u64,
+    /// The image of the `__arena` globals (empty when there are none).
+    pub data: Vec<u8>,
 }
 
 /// Load a program.

@@ -90,6 +90,11 @@ fn parse_cpulist(s: &str) -> Option<u32> {
     (n > 0).then_some(n)
 }
 
+/// The size of a memory page: arena maps count their size in pages.
+pub fn page_size() -> usize {
+    rustix::param::page_size()
+}
+
 /// The number of possible CPUs (`/sys/devices/system/cpu/possible`):
 /// per-CPU map values hold one slot per possible CPU.
 pub fn possible_cpus() -> Result<u32> {

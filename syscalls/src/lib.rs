@@ -123,7 +123,7 @@ pub use iter::{IterCreateAttr, iter_create};
 pub use kconfig::{Kallsyms, KernelConfig};
 pub use kernel::{
     is_bpffs, kernel_release, kernel_version, kernel_version_code, kernel_version_encode,
-    mount_bpffs, possible_cpus,
+    mount_bpffs, page_size, possible_cpus,
 };
 pub use kernel_btf_map::map_kernel_btf;
 pub use layout::{FieldLayout, UapiStruct};

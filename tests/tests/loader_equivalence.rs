@@ -11,6 +11,34 @@ use oxbpf_tests::{FdSnapshot, KernelObjects, PinDir, corpus, kernel_lock, settle
 
 use loader_support::{describe, files_under};
 
+/// Corpus objects a generated loader cannot express, with the step its
+/// `Error::Unsupported` names: checked to fail that way, not compared.
+const NOT_GENERATED: &[(&str, &str)] = &[
+    // The arena must be mapped into the loading process before programs
+    // load; a loader program cannot do that.
+    ("arena.bpf.o", "arena_map"),
+];
+
+/// Whether `path` is one of [`NOT_GENERATED`], after checking that its
+/// generation fails naming the step.
+fn not_generated(path: &std::path::Path, pins: &PinDir) -> bool {
+    let file = path.file_name().unwrap().to_string_lossy();
+    let Some((_, step)) = NOT_GENERATED.iter().find(|(name, _)| *name == file) else {
+        return false;
+    };
+    let plan = open(path, pins).plan().unwrap();
+    match generate(&plan, &GenOptions::default()) {
+        Err(oxbpf::gen_loader::Error::Unsupported { site, .. }) => {
+            assert!(
+                site.contains(step),
+                "{file}: unsupported at {site}, not {step}"
+            )
+        }
+        other => panic!("{file}: expected Unsupported at {step}, got {other:?}"),
+    }
+    true
+}
+
 fn open(path: &std::path::Path, pins: &PinDir) -> OpenObject {
     let mut open = OpenObject::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     open.set_pin_root(&pins.0);
@@ -30,6 +58,9 @@ fn every_corpus_plan_survives_generate_then_decode() {
     let _k = kernel_lock();
     let pins = PinDir::new("loader-roundtrip");
     for path in corpus() {
+        if not_generated(&path, &pins) {
+            continue;
+        }
         let name = path.display().to_string();
         let plan = open(&path, &pins)
             .plan()
@@ -48,6 +79,9 @@ fn loading_through_the_loader_gives_the_same_kernel_objects() {
     let pins = PinDir::new("loader-equiv");
     let mut compared = 0;
     for path in corpus() {
+        if not_generated(&path, &pins) {
+            continue;
+        }
         let name = path.display().to_string();
         let fds = FdSnapshot::take();
         let before = KernelObjects::take();
