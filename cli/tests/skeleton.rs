@@ -54,6 +54,7 @@ fn every_corpus_module_compiles_with_its_layout_assertions() {
         "//! Generated skeletons of the oxbpf test corpus.\n#![deny(warnings, missing_docs)]\n\n",
     );
     let mut generated = 0;
+    let mut refused = Vec::new();
     for object in &objects {
         let name = object.file_name().unwrap().to_string_lossy().into_owned();
         let module = name.replace(['.', '-'], "_");
@@ -74,8 +75,19 @@ fn every_corpus_module_compiles_with_its_layout_assertions() {
                 Embed::File(object.clone())
             };
             let opts = SkelOptions::new().light(light).embed(embed.clone());
-            let skel = generate(&name, &bytes, &opts)
-                .unwrap_or_else(|e| panic!("{name} (light: {light}): {e:?}"));
+            let skel = match generate(&name, &bytes, &opts) {
+                Ok(skel) => skel,
+                // What a generated loader cannot express fails the light
+                // skeleton with the loader generator's own error.
+                Err(oxbpf::Error::GenLoader(oxbpf::gen_loader::Error::Unsupported {
+                    what,
+                    site,
+                })) if light => {
+                    refused.push(format!("{name}: {site}: {what}"));
+                    continue;
+                }
+                Err(e) => panic!("{name} (light: {light}): {e:?}"),
+            };
             if let Embed::File(path) = &embed {
                 if light {
                     std::fs::write(path, &skel.embedded).unwrap();
@@ -97,7 +109,12 @@ fn every_corpus_module_compiles_with_its_layout_assertions() {
             generated += 1;
         }
     }
-    assert_eq!(generated, objects.len() * 2);
+    assert_eq!(generated + refused.len(), objects.len() * 2);
+    assert!(
+        refused.len() * 4 < objects.len(),
+        "light skeletons refused for {refused:#?}"
+    );
+    eprintln!("light skeletons refused (loader generator: unsupported): {refused:#?}");
     std::fs::write(src.join("lib.rs"), lib).unwrap();
     let loader = workspace().join("loader");
     std::fs::write(
@@ -111,21 +128,68 @@ fn every_corpus_module_compiles_with_its_layout_assertions() {
     .unwrap();
     // The workspace's lock file: the same dependency versions, offline.
     std::fs::copy(workspace().join("Cargo.lock"), krate.join("Cargo.lock")).unwrap();
+    let tests = krate.join("tests");
+    std::fs::create_dir_all(&tests).unwrap();
+    std::fs::write(tests.join("run.rs"), RUN_GENERATED).unwrap();
+    // Builds the modules (evaluating their layout assertions) and runs
+    // RUN_GENERATED against them.
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let out = Command::new(cargo)
-        .args(["check", "--offline", "--quiet", "--lib"])
+        .args(["test", "--offline", "--quiet", "--tests"])
         .current_dir(&krate)
         .env("CARGO_TARGET_DIR", krate.join("target"))
         .env_remove("RUSTFLAGS")
         .output()
-        .expect("running cargo check");
+        .expect("running cargo test");
     assert!(
         out.status.success(),
-        "cargo check of the generated skeletons in {} failed:\n{}",
+        "cargo test of the generated skeletons in {} failed:\n{}\n{}",
         krate.display(),
+        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("test result: ok. 1 passed"),
+        "the generated skeletons' test did not run:\n{stdout}"
+    );
 }
+
+/// Run against generated modules: struct_ops maps, which attach() of both
+/// kinds of skeleton registers (a light skeleton with the value laid out
+/// at build time) and detach() unregisters.
+const RUN_GENERATED: &str = r#"
+use oxbpf_skel_check::{struct_ops_bpf_o as regular, struct_ops_bpf_o_light as light};
+
+fn registered(name: &str) -> bool {
+    std::fs::read_to_string("/proc/sys/net/ipv4/tcp_available_congestion_control")
+        .unwrap()
+        .split_whitespace()
+        .any(|n| n == name)
+}
+
+macro_rules! registers_on_attach {
+    ($skel:ty) => {{
+        let mut skel = <$skel>::open_and_load().unwrap();
+        assert!(!registered("oxcc") && !registered("oxcc_link"), "loading registers nothing");
+        assert!(skel.links().ox_init().is_none());
+        skel.attach().unwrap();
+        assert!(registered("oxcc") && registered("oxcc_link"));
+        assert!(skel.skel().struct_ops_link(0).is_some());
+        assert!(skel.skel().struct_ops_link(1).is_some());
+        assert!(skel.links().ox_init().is_none(), "struct_ops programs have no link of their own");
+        assert_eq!(skel.maps().inits().lookup(&0).unwrap(), Some(0));
+        skel.detach();
+        assert!(!registered("oxcc") && !registered("oxcc_link"));
+    }};
+}
+
+#[test]
+fn struct_ops_maps_register_on_attach() {
+    registers_on_attach!(regular::StructOpsSkel);
+    registers_on_attach!(light::StructOpsSkel);
+}
+"#;
 
 #[test]
 fn the_command_writes_what_the_library_generates() {
@@ -194,4 +258,38 @@ fn malformed_objects_are_errors_not_panics() {
     }
     // Most bytes are DWARF and string data the generator does not read.
     assert!(generated > 0);
+}
+
+#[test]
+fn the_builder_writes_vmlinux_h_and_compiles_against_it() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("skel-vmlinux");
+    let _ = std::fs::remove_dir_all(&dir);
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/skel/vmlinux_user.bpf.c");
+    let out = dir.join("vmlinux_user.skel.rs");
+    Builder::new(&source)
+        .vmlinux_h(true)
+        .build_and_generate(&out)
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert!(dir.join("vmlinux.h").is_file());
+    assert!(dir.join("vmlinux_user.bpf.o").is_file());
+    let skel = std::fs::read_to_string(&out).unwrap();
+    // The map's value is the kernel's struct, typed.
+    assert!(skel.contains("pub struct ethhdr {"), "{skel}");
+    assert!(
+        skel.contains("TypedMap<'a, types::__u32, types::ethhdr>"),
+        "{skel}"
+    );
+    // Embedded by path: the object beside it.
+    let object = std::path::absolute(dir.join("vmlinux_user.bpf.o")).unwrap();
+    assert!(
+        skel.contains(&format!("include_bytes!({:?})", object.to_string_lossy())),
+        "{skel}"
+    );
+
+    // A compile error is an error with clang's message.
+    let bad = dir.join("bad.bpf.c");
+    std::fs::write(&bad, "int f( {").unwrap();
+    let err = Builder::new(&bad).compile(&dir).unwrap_err().to_string();
+    assert!(err.contains("bad.bpf.c"), "{err}");
+    assert!(err.contains("error"), "{err}");
 }

@@ -391,6 +391,30 @@ pub fn generate(object: &str, bytes: &[u8], opts: &SkelOptions) -> Result<Skelet
             d.initial
         );
     }
+    w.push_str("    ],\n    struct_ops: &[\n");
+    for def in elf.maps.iter() {
+        let Some(so) = &def.struct_ops else { continue };
+        let pending = light
+            .as_ref()
+            .and_then(|l| l.struct_ops.iter().find(|(m, _, _)| *m == def.name));
+        let (value, progs) = match pending {
+            Some((_, value, progs)) => (
+                byte_lit(value),
+                progs
+                    .iter()
+                    .map(|(at, p)| format!("({at}, {})", str_lit(p)))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+            None => ("b\"\"".to_owned(), String::new()),
+        };
+        let _ = writeln!(
+            w,
+            "        ::oxbpf::skel::StructOpsSpec {{\n            map: {},\n            link: {},\n            value: {value},\n            progs: &[{progs}],\n        }},",
+            str_lit(&def.name),
+            so.link
+        );
+    }
     w.push_str("    ],\n};\n\n");
 
     // Types.
@@ -616,6 +640,8 @@ pub fn generate(object: &str, bytes: &[u8], opts: &SkelOptions) -> Result<Skelet
         write_view(w, d, allow);
     }
 
+    // No blank line before a closing brace.
+    let out = out.replace("\n\n}\n", "\n}\n");
     Ok(Skeleton {
         source: out,
         embedded,

@@ -17,6 +17,7 @@ use oxbpf_gen_loader::{GenOptions, Loader, Step, generate};
 
 use crate::error::{Error, Result};
 use crate::open::OpenObject;
+use crate::target::Target;
 
 /// A loader for a light skeleton.
 #[derive(Debug)]
@@ -26,7 +27,14 @@ pub(crate) struct LightLoader {
     /// Per data section of the object, the blob offset of its initial
     /// value, for the sections asked for.
     pub(crate) initial: Vec<Option<usize>>,
+    /// The struct_ops maps registered by writing their value when
+    /// attached (not by the loader): map name, value laid out for the
+    /// kernel planned for, and the program whose fd goes at each offset.
+    pub(crate) struct_ops: StructOpsValues,
 }
+
+/// Struct_ops values: map name, value, (offset, program) slots.
+pub(crate) type StructOpsValues = Vec<(String, Vec<u8>, Vec<(u32, String)>)>;
 
 const MARKERS: [u8; 2] = [0xa5, 0x5a];
 
@@ -35,24 +43,35 @@ fn plan_with_markers(
     bytes: &[u8],
     sections: &[usize],
     marker: u8,
-) -> Result<(OpenObject, Loader)> {
+) -> Result<(OpenObject, Loader, StructOpsValues)> {
     let mut open = OpenObject::from_bytes(name, bytes)?;
     for &i in sections {
         if let Some(s) = open.elf.data.get_mut(i) {
             s.bytes.fill(marker);
         }
     }
-    let plan = open.plan()?;
+    // What `OpenObject::plan` plans, with the layout of the struct_ops
+    // values live mode writes at attach time.
+    let target = Target::live_with(open.core_btf.as_deref(), open.btf_features);
+    let (plan, layout) = crate::planner::build_with_layout(&open, &target)?;
     let loader = generate(&plan, &GenOptions::default())?;
-    Ok((open, loader))
+    let struct_ops = layout
+        .struct_ops
+        .iter()
+        .filter_map(|p| {
+            let map = open.elf.maps.get(p.map)?;
+            Some((map.name.clone(), p.value.clone(), p.progs.clone()))
+        })
+        .collect();
+    Ok((open, loader, struct_ops))
 }
 
 /// Plans `bytes` for the running kernel (as `oxbpf gen loader` does) and
 /// compiles the plan into a loader whose data sections `sections` (indices
 /// into the object's data sections, none empty) can be set before load.
 pub(crate) fn build(name: &str, bytes: &[u8], sections: &[usize]) -> Result<LightLoader> {
-    let (open, mut loader) = plan_with_markers(name, bytes, sections, MARKERS[0])?;
-    let (_, other) = plan_with_markers(name, bytes, sections, MARKERS[1])?;
+    let (open, mut loader, struct_ops) = plan_with_markers(name, bytes, sections, MARKERS[0])?;
+    let (_, other, _) = plan_with_markers(name, bytes, sections, MARKERS[1])?;
     let protocol = |what: String| Error::LoaderProtocol {
         what: format!("light skeleton of {name}: {what}"),
     };
@@ -107,5 +126,9 @@ pub(crate) fn build(name: &str, bytes: &[u8], sections: &[usize]) -> Result<Ligh
     for (&i, &(start, end)) in sections.iter().zip(&runs) {
         loader.blob.bytes_mut()[start..end].copy_from_slice(&real.elf.data[i].bytes);
     }
-    Ok(LightLoader { loader, initial })
+    Ok(LightLoader {
+        loader,
+        initial,
+        struct_ops,
+    })
 }

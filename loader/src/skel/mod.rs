@@ -67,23 +67,24 @@
 //! # Ok::<(), oxbpf::Error>(())
 //! ```
 //!
-//! Using it (`counter.bpf.c` has a `const volatile __u32 target_tid` in
-//! `.rodata`, a `__u64 calls` in `.bss`, a hash map `per_cpu_calls` and a
-//! `raw_tp/sys_enter` program; see `examples/skeleton` in the repository):
+//! Using it, as `examples/skeleton` does (where this compiles and its
+//! tests run it): `counter.bpf.c` has a `const volatile __u32 target_tid`
+//! in `.rodata`, a `__u64 calls` in `.bss`, a hash map `per_tid` and a
+//! `raw_tp/sys_enter` program.
 //!
-//! ```ignore
+//! ```text
 //! mod counter {
 //!     include!(concat!(env!("OUT_DIR"), "/counter.skel.rs"));
 //! }
 //!
 //! let mut open = counter::CounterSkel::open()?;
-//! open.rodata_mut().target_tid = rustix::thread::gettid().as_raw_nonzero().get() as u32;
+//! open.rodata_mut().target_tid = gettid();
 //! let mut skel = open.load()?;
 //! skel.attach()?;
-//! std::process::id(); // a getpid() the program counts
+//! rustix::process::getpid(); // a call the program counts
 //! println!("{} calls", skel.bss().calls());
-//! for entry in skel.maps().per_tid().entries()? {
-//!     println!("{entry:?}");
+//! for (tid, stats) in skel.maps().per_tid().entries()? {
+//!     println!("{tid}: {stats:?}");
 //! }
 //! ```
 //!
@@ -107,7 +108,7 @@ pub use builder::Builder;
 pub use generator::{Embed, SkelOptions, Skeleton, generate};
 pub use runtime::{
     DataSpec, DataView, Field, Initial, MapSpec, OpenLightSkel, OpenSkel, ProgSpec, Skel, SkelSpec,
-    TypedMap,
+    StructOpsSpec, TypedMap,
 };
 
 /// The zerocopy crate generated types derive from (re-exported so that a

@@ -152,7 +152,7 @@ mod tests {
         let mut n = Names::default();
         assert_eq!(n.claim("a", "x"), "a");
         assert_eq!(n.claim("a", "x"), "a_1");
-        assert_eq!(n.claim("a.", "x"), "a__");
+        assert_eq!(n.claim("a.", "x"), "a_");
         assert_eq!(n.claim("_", "x"), "_x");
         assert_eq!(n.claim_type("u32", "x"), "u32_");
         assert_eq!(n.claim_type("type", "x"), "type_");

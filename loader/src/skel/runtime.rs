@@ -40,6 +40,24 @@ pub struct SkelSpec {
     pub programs: &'static [ProgSpec],
     /// The global data sections with generated types.
     pub data: &'static [DataSpec],
+    /// The struct_ops maps, which [`Skel::attach`] registers.
+    pub struct_ops: &'static [StructOpsSpec],
+}
+
+/// A struct_ops map of a [`SkelSpec`].
+#[derive(Debug)]
+pub struct StructOpsSpec {
+    /// The map's name.
+    pub map: &'static str,
+    /// Whether it is registered through a link (`.struct_ops.link`), not
+    /// by writing its value.
+    pub link: bool,
+    /// For a light skeleton's map registered by writing its value: the
+    /// value laid out for the kernel the loader was planned for (a regular
+    /// skeleton lays it out when it loads).
+    pub value: &'static [u8],
+    /// With `value`: where each program's fd goes (byte offset, program).
+    pub progs: &'static [(u32, &'static str)],
 }
 
 /// A map of a [`SkelSpec`].
@@ -349,7 +367,20 @@ fn with_sections(mut object: Object, spec: &SkelSpec) -> Result<Object> {
         programs.push(p);
     }
     // The loader's BTF object goes: the programs hold it in the kernel.
-    Ok(Object::from_parts(name, maps, programs, None))
+    let mut object = Object::from_parts(name, maps, programs, None);
+    // Values of struct_ops maps registered when attached, as a live load
+    // keeps them.
+    object.struct_ops = spec
+        .struct_ops
+        .iter()
+        .filter(|so| !so.link && !so.value.is_empty())
+        .map(|so| crate::struct_ops::Named {
+            name: so.map.to_owned(),
+            value: so.value.to_vec(),
+            progs: so.progs.iter().map(|&(at, p)| (at, p.to_owned())).collect(),
+        })
+        .collect();
+    Ok(object)
 }
 
 /// A loaded skeleton: the object, the programs' links, and the mapped
@@ -360,6 +391,7 @@ pub struct Skel {
     spec: &'static SkelSpec,
     /// Dropped first: links detach before the object's fds close.
     links: Vec<Option<Link>>,
+    struct_ops: Vec<Option<Link>>,
     data: Vec<MapMemory>,
     maps: Vec<usize>,
     programs: Vec<Option<usize>>,
@@ -367,7 +399,8 @@ pub struct Skel {
 }
 
 impl Skel {
-    /// Checks `object` against `spec` and maps the data sections.
+    /// Checks `object` (loaded from the object file `spec` describes)
+    /// against `spec` and maps the data sections.
     pub fn new(spec: &'static SkelSpec, object: Object) -> Result<Skel> {
         let mut maps = Vec::with_capacity(spec.maps.len());
         for m in spec.maps {
@@ -404,9 +437,15 @@ impl Skel {
             }
             data.push(memory);
         }
+        for so in spec.struct_ops {
+            if !spec.maps.iter().any(|m| m.name == so.map) {
+                return Err(mismatch(spec, "struct_ops map", so.map));
+            }
+        }
         Ok(Skel {
             spec,
             links: (0..spec.programs.len()).map(|_| None).collect(),
+            struct_ops: (0..spec.struct_ops.len()).map(|_| None).collect(),
             data,
             maps,
             programs,
@@ -468,13 +507,32 @@ impl Skel {
         self.links[i].as_ref()
     }
 
+    /// The registration of struct_ops map `i` of the spec, if
+    /// [`Skel::attach`] made it.
+    ///
+    /// # Panics
+    ///
+    /// If `i` is not an index of the spec's struct_ops maps.
+    pub fn struct_ops_link(&self, i: usize) -> Option<&Link> {
+        self.struct_ops[i].as_ref()
+    }
+
     /// Attaches every loaded program whose section names its attach point
     /// and that is not attached yet ([`Program::attach`]), keeping the
-    /// links. Programs that need something only the caller knows (an
-    /// interface, a cgroup...) are left for the caller's `attach_*` calls,
-    /// as [`Object::attach_all`] leaves them. If one fails, the links made
-    /// by this call are dropped and the error returned.
+    /// links, and registers the struct_ops maps
+    /// ([`Object::attach_struct_ops`]). Programs that need
+    /// something only the caller knows (an interface, a cgroup...) are
+    /// left for the caller's `attach_*` calls, as [`Object::attach_all`]
+    /// leaves them. If one fails, the links made by this call are dropped
+    /// and the error returned.
     pub fn attach(&mut self) -> Result<()> {
+        let mut registered = Vec::new();
+        for (i, so) in self.spec.struct_ops.iter().enumerate() {
+            if self.struct_ops[i].is_some() {
+                continue;
+            }
+            registered.push((i, self.object.attach_struct_ops(so.map)?));
+        }
         let mut made = Vec::new();
         for (i, slot) in self.programs.iter().enumerate() {
             let Some(at) = *slot else { continue };
@@ -493,6 +551,9 @@ impl Skel {
         for (i, link) in made {
             self.links[i] = Some(link);
         }
+        for (i, link) in registered {
+            self.struct_ops[i] = Some(link);
+        }
         Ok(())
     }
 
@@ -506,9 +567,10 @@ impl Skel {
         self.links[i] = Some(link);
     }
 
-    /// Detaches every program (drops the links).
+    /// Detaches every program and unregisters the struct_ops maps
+    /// [`Skel::attach`] registered (drops the links).
     pub fn detach(&mut self) {
-        for l in &mut self.links {
+        for l in self.links.iter_mut().chain(&mut self.struct_ops) {
             *l = None;
         }
     }

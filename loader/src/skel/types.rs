@@ -757,3 +757,192 @@ fn default_impl(out: &mut String, name: &str) {
          ::oxbpf::skel::zerocopy::FromZeros::new_zeroed()\n    }}\n}}"
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use oxbpf_btf::{BtfBuilder, IntEncoding, VarLinkage};
+
+    use super::*;
+
+    fn btf(b: &BtfBuilder) -> Btf<'static> {
+        Btf::from_vec(b.build()).unwrap()
+    }
+
+    fn gen_type(btf: &Btf<'static>, id: TypeId) -> Result<(RType, String)> {
+        let mut g = TypeGen::new(btf, "test.bpf.o", Names::default());
+        let t = g.rust_type(id, "ctx")?;
+        Ok((t, g.into_items()))
+    }
+
+    #[test]
+    fn structs_get_explicit_padding_and_assertions() {
+        let mut b = BtfBuilder::new();
+        let ch = b.add_int("char", 1, IntEncoding::SIGNED | IntEncoding::CHAR);
+        let long = b.add_int("long", 8, IntEncoding::SIGNED);
+        let s = b.add_struct("s", 16, &[("c", ch, 0), ("type", long, 64)]);
+        let btf = btf(&b);
+        let (t, items) = gen_type(&btf, s).unwrap();
+        assert_eq!(
+            (t.expr.as_str(), t.outer.as_str(), t.size, t.align),
+            ("s", "types::s", 16, 8)
+        );
+        assert!(items.contains("#[repr(C)]\n"), "{items}");
+        assert!(items.contains("pub c: ::core::primitive::i8,\n    pub __pad_1: [::core::primitive::u8; 7],\n    pub r#type: ::core::primitive::i64,"), "{items}");
+        assert!(items.contains("offset_of!(s, r#type) == 8"), "{items}");
+        assert!(items.contains("size_of::<s>() == 16"), "{items}");
+    }
+
+    #[test]
+    fn misaligned_members_make_a_packed_struct() {
+        let mut b = BtfBuilder::new();
+        let ch = b.add_int("char", 1, IntEncoding::NONE);
+        let int = b.add_int("int", 4, IntEncoding::SIGNED);
+        let s = b.add_struct("p", 5, &[("a", ch, 0), ("b", int, 8)]);
+        let btf = btf(&b);
+        let (t, items) = gen_type(&btf, s).unwrap();
+        assert_eq!(t.align, 1);
+        assert!(items.contains("#[repr(C, packed)]"), "{items}");
+    }
+
+    #[test]
+    fn bitfields_become_the_bytes_holding_them() {
+        let mut b = BtfBuilder::new();
+        let uint = b.add_int("unsigned int", 4, IntEncoding::NONE);
+        let ch = b.add_int("char", 1, IntEncoding::NONE);
+        let s = b.add_struct_bitfields(
+            "bits",
+            8,
+            &[
+                ("a", uint, 0, 3),
+                ("b", uint, 3, 9),
+                ("c", ch, 16, 0),
+                ("d", uint, 32, 1),
+            ],
+        );
+        let btf = btf(&b);
+        let (_, items) = gen_type(&btf, s).unwrap();
+        assert!(items.contains("pub __bitfield_0: [::core::primitive::u8; 2],\n    pub c: ::core::primitive::u8,\n    pub __pad_3: [::core::primitive::u8; 1],\n    pub __bitfield_4: [::core::primitive::u8; 1],\n    pub __pad_5: [::core::primitive::u8; 3],"), "{items}");
+    }
+
+    #[test]
+    fn anonymous_types_are_named_from_where_they_are_used() {
+        let mut b = BtfBuilder::new();
+        let int = b.add_int("int", 4, IntEncoding::SIGNED);
+        let inner = b.add_struct("", 4, &[("x", int, 0)]);
+        let un = b.add_union("", 4, &[("i", int, 0), ("set_i", int, 0)]);
+        let outer = b.add_struct("outer", 8, &[("", inner, 0), ("u", un, 32)]);
+        let anon_td = b.add_struct("", 4, &[("y", int, 0)]);
+        let td = b.add_typedef("named_t", anon_td);
+        let btf = btf(&b);
+        let (_, items) = gen_type(&btf, outer).unwrap();
+        assert!(items.contains("pub struct outer___anon_0 {"), "{items}");
+        assert!(items.contains("pub __anon_0: outer___anon_0,"), "{items}");
+        assert!(items.contains("pub struct outer_u {"), "{items}");
+        // Getter/setter names do not collide with a member named set_i.
+        assert!(items.contains("pub fn set_i_1(&self)"), "{items}");
+        assert!(items.contains("pub fn set_set_i_1(&mut self"), "{items}");
+        let (t, items) = gen_type(&btf, td).unwrap();
+        assert_eq!(t.expr, "named_t");
+        assert!(items.contains("pub struct named_t {"), "{items}");
+        assert!(!items.contains("pub type"), "{items}");
+    }
+
+    #[test]
+    fn enums_are_newtypes_with_a_constant_per_value() {
+        let mut b = BtfBuilder::new();
+        let e = b.add_enum("color", 4, true, &[("RED", 0), ("BLUE", -1), ("type", 2)]);
+        let e64 = b.add_enum64("wide", 8, false, &[("HUGE", 1 << 40)]);
+        let btf = btf(&b);
+        let (t, items) = gen_type(&btf, e).unwrap();
+        assert_eq!(t.size, 4);
+        assert!(
+            items.contains("pub struct color(pub ::core::primitive::i32);"),
+            "{items}"
+        );
+        assert!(
+            items.contains("pub const BLUE: color = color(-1);"),
+            "{items}"
+        );
+        assert!(
+            items.contains("pub const r#type: color = color(2);"),
+            "{items}"
+        );
+        let (_, items) = gen_type(&btf, e64).unwrap();
+        assert!(
+            items.contains("pub const HUGE: wide = wide(1099511627776);"),
+            "{items}"
+        );
+    }
+
+    #[test]
+    fn overlapping_members_make_an_opaque_type() {
+        let mut b = BtfBuilder::new();
+        let long = b.add_int("long", 8, IntEncoding::SIGNED);
+        let s = b.add_struct("odd", 12, &[("a", long, 0), ("b", long, 32)]);
+        let btf = btf(&b);
+        let (t, items) = gen_type(&btf, s).unwrap();
+        assert_eq!(t.size, 12);
+        assert!(
+            items.contains("pub bytes: [::core::primitive::u8; 12],"),
+            "{items}"
+        );
+    }
+
+    #[test]
+    fn malformed_types_are_errors() {
+        let mut b = BtfBuilder::new();
+        let int = b.add_int("int", 4, IntEncoding::SIGNED);
+        // A struct containing itself.
+        let me = b.next_id();
+        b.add_struct("loop", 8, &[("x", int, 0), ("again", me, 32)]);
+        // A typedef of itself.
+        let td = b.next_id();
+        b.add_typedef("t", td);
+        // Arrays whose size overflows.
+        let big = b.add_array(int, int, u32::MAX);
+        let bigger = b.add_array(big, int, u32::MAX);
+        let huge = b.add_array(bigger, int, u32::MAX);
+        // Nesting deeper than MAX_DEPTH.
+        let mut deep = int;
+        for _ in 0..=MAX_DEPTH {
+            deep = b.add_array(deep, int, 1);
+        }
+        // Kinds that are no values, and ids past the end.
+        let proto = b.add_func_proto(int, &[]);
+        let var = b.add_var("v", int, VarLinkage::GlobalAllocated);
+        let btf = btf(&b);
+        for id in [me, td, huge, deep, proto, var, TypeId(10_000)] {
+            let r = gen_type(&btf, id);
+            assert!(r.is_err(), "type {id}: {r:?}");
+        }
+        assert!(gen_type(&btf, big).is_ok());
+    }
+
+    #[test]
+    fn sections_lay_out_their_variables() {
+        let mut b = BtfBuilder::new();
+        let ch = b.add_int("char", 1, IntEncoding::NONE);
+        let long = b.add_int("long", 8, IntEncoding::SIGNED);
+        let c = b.add_var("c", ch, VarLinkage::GlobalAllocated);
+        let l = b.add_var("match", long, VarLinkage::GlobalAllocated);
+        let dup = b.add_var("c", ch, VarLinkage::GlobalAllocated);
+        b.add_datasec(".data", 24, &[(c, 0, 1), (l, 8, 8), (dup, 16, 1)]);
+        let btf = btf(&b);
+        let mut g = TypeGen::new(&btf, "test.bpf.o", Names::default());
+        let s = g.section(".data", "Data", 24).unwrap().unwrap();
+        let names: Vec<(&str, usize)> =
+            s.vars.iter().map(|v| (v.name.as_str(), v.offset)).collect();
+        assert_eq!(names, [("c", 0), ("match", 8), ("c_1", 16)]);
+        let items = g.into_items();
+        assert!(
+            items.contains("pub r#match: ::core::primitive::i64,"),
+            "{items}"
+        );
+        assert!(
+            items.contains("pub __pad_17: [::core::primitive::u8; 7],"),
+            "{items}"
+        );
+        let mut g = TypeGen::new(&btf, "test.bpf.o", Names::default());
+        assert!(g.section(".bss", "Bss", 8).unwrap().is_none(), "no DATASEC");
+    }
+}
