@@ -17,16 +17,39 @@
 //! 70) and many-programs (80) objects. An object libbpf cannot generate or
 //! load shows its refusal instead of numbers.
 
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group};
 use oxbpf::gen_loader::{GenOptions, generate};
-use oxbpf::{LightSkeleton, OpenObject};
+use oxbpf::{LightSkeleton, OpenObject, sys};
 use oxbpf_loader_bench::libbpf_loader;
 use oxbpf_loader_bench::timing::median;
 
-const RUNS: usize = 21;
+const RUNS: usize = 31;
+
+/// Creates, writes and freezes the blob maps and loads a loader program
+/// (verification included) without running it: the first half of a
+/// light-skeleton load, as both runtimes do it.
+fn verify_only(insns: &[oxbpf::asm::Insn], chunks: &[&[u8]]) -> (Vec<sys::MapFd>, sys::ProgFd) {
+    let maps: Vec<sys::MapFd> = chunks
+        .iter()
+        .map(|bytes| {
+            let attr = sys::MapCreateAttr::new(sys::MapType::ARRAY, 4, bytes.len() as u32, 1);
+            let map = sys::map_create(&attr).unwrap();
+            sys::map_update_elem(&map, &0u32.to_ne_bytes(), bytes, 0).unwrap();
+            sys::map_freeze(&map).unwrap();
+            map
+        })
+        .collect();
+    let fd_array: Vec<_> = maps.iter().map(AsFd::as_fd).collect();
+    let mut opts = sys::ProgLoadOptions::new(sys::ProgType::SYSCALL, insns, c"Dual BSD/GPL");
+    opts.prog_flags = sys::attr::prog_flags::SLEEPABLE;
+    opts.fd_array = &fd_array;
+    let prog = sys::prog_load(&opts, &mut sys::VerifierLog::new()).unwrap();
+    (maps, prog)
+}
 
 fn bpf_dir() -> PathBuf {
     std::env::var_os("OXBPF_BPF_DIR")
@@ -117,12 +140,13 @@ fn ms(d: Duration) -> String {
 
 fn summary() {
     println!(
-        "\n=== summary: generated loaders; load time = median of {RUNS} runs, wall ms (thread CPU ms) ==="
+        "\n=== summary: generated loaders; times are medians of {RUNS} runs, wall ms (thread CPU ms); \
+         load = blob map + load loader + run + take fds; verify = blob map + load loader only ==="
     );
     println!(
-        "| object | libbpf insns | ours insns | ratio | libbpf blob B | ours blob B | ratio | libbpf load | ours load | ratio | ours live load | ours loader/live |"
+        "| object | libbpf insns | ours insns | ratio | libbpf blob B | ours blob B | ratio | libbpf load | ours load | ratio | libbpf verify | ours verify | ours live load | ours loader/live (wall) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut refusals = Vec::new();
     for (name, path) in objects() {
         let l = Loaders::new(&path);
@@ -130,14 +154,23 @@ fn summary() {
         let ours_blob = l.ours.loader().blob_size();
         let ours_t = median(RUNS, || l.ours.load().unwrap(), drop);
         let live_t = median(RUNS, || l.live(), drop);
-        let (li, lb, lt) = match &l.libbpf {
+        let loader = l.ours.loader();
+        let chunks: Vec<&[u8]> = loader.blob.chunks().map(|(_, b)| b).collect();
+        let ours_v = median(RUNS, || verify_only(&loader.insns, &chunks), drop);
+        let (li, lb, lt, lv) = match &l.libbpf {
             Ok(lib) => {
                 let t = median(RUNS, || libbpf_loader::run(lib).unwrap(), drop);
-                (Some(lib.insns.len()), Some(lib.data.len()), Some(t))
+                let v = median(RUNS, || verify_only(&lib.insns, &[&lib.data]), drop);
+                (
+                    Some(lib.insns.len()),
+                    Some(lib.data.len()),
+                    Some(t),
+                    Some(v),
+                )
             }
             Err(e) => {
                 refusals.push(format!("{name}: libbpf: {e}"));
-                (None, None, None)
+                (None, None, None, None)
             }
         };
         let ratio = |ours: f64, lib: Option<f64>| {
@@ -145,14 +178,20 @@ fn summary() {
         };
         let t = |d: (Duration, Duration)| format!("{} ({})", ms(d.0), ms(d.1));
         println!(
-            "| {name} | {} | {ours_insns} | {} | {} | {ours_blob} | {} | {} | {} | {} | {} | {:.2} |",
+            "| {name} | {} | {ours_insns} | {} | {} | {ours_blob} | {} | {} | {} | {} | {} | {} | {} | {:.2} |",
             li.map_or("-".to_owned(), |v| v.to_string()),
             ratio(ours_insns as f64, li.map(|v| v as f64)),
             lb.map_or("-".to_owned(), |v| v.to_string()),
             ratio(ours_blob as f64, lb.map(|v| v as f64)),
             lt.map_or("-".to_owned(), t),
             t(ours_t),
-            ratio(ours_t.0.as_secs_f64(), lt.map(|d| d.0.as_secs_f64())),
+            lt.map_or("-".to_owned(), |lt| format!(
+                "{:.2} ({:.2})",
+                ours_t.0.as_secs_f64() / lt.0.as_secs_f64(),
+                ours_t.1.as_secs_f64() / lt.1.as_secs_f64()
+            )),
+            lv.map_or("-".to_owned(), t),
+            t(ours_v),
             t(live_t),
             ours_t.0.as_secs_f64() / live_t.0.as_secs_f64(),
         );

@@ -10,7 +10,9 @@
 //!   `ring_buffer__poll`, timeout 1 s) drains it; only the drain is timed.
 //! - concurrent: a producer thread submits the records 256 per test run
 //!   while this thread consumes; timed from the start until the consumer
-//!   has every record. The 2 cores of the machine are both busy.
+//!   has every record (the producer's pace mostly: see "producer alone"),
+//!   with the consumer thread's CPU time per event beside it, the
+//!   consumer's own cost. The 2 cores of the machine are both busy.
 //!
 //! Each consumer adds up the records' sequence numbers, checked against
 //! the expected sum after every run. Criterion measures the 64-byte drains;
@@ -104,25 +106,31 @@ fn summary() {
             row(size, &format!("drain {}", read.name()), count, &med);
         }
         for read in [Read::Poll, Read::Consume] {
-            let mut times: Vec<Vec<Duration>> = vec![Vec::new(); cs.len()];
-            for _ in 0..7 {
+            let mut wall: Vec<Vec<Duration>> = vec![Vec::new(); cs.len()];
+            let mut cpu: Vec<Vec<Duration>> = vec![Vec::new(); cs.len()];
+            for _ in 0..9 {
                 for (i, c) in cs.iter_mut().enumerate() {
-                    times[i].push(concurrent(
-                        &p,
-                        c.as_mut(),
-                        read,
-                        size,
-                        CONCURRENT_COUNT,
-                        BATCH,
-                    ));
+                    let (w, u) = concurrent(&p, c.as_mut(), read, size, CONCURRENT_COUNT, BATCH);
+                    wall[i].push(w);
+                    cpu[i].push(u);
                 }
             }
-            let med: Vec<Duration> = times.into_iter().map(mid).collect();
+            let wall: Vec<Duration> = wall.into_iter().map(mid).collect();
+            let cpu: Vec<Duration> = cpu.into_iter().map(mid).collect();
             row(
                 size,
                 &format!("concurrent {}", read.name()),
                 CONCURRENT_COUNT,
-                &med,
+                &wall,
+            );
+            let ns = |d: Duration| d.as_secs_f64() * 1e9 / f64::from(CONCURRENT_COUNT);
+            println!(
+                "{:<6} {:<22} {:>9.1} ns/ev {:>9.1} ns/ev {:>12.2}x   (consumer thread CPU per event)",
+                "",
+                "",
+                ns(cpu[0]),
+                ns(cpu[1]),
+                ns(cpu[0]) / ns(cpu[1])
             );
         }
     }

@@ -364,7 +364,9 @@ pub mod ring {
     /// Producer and consumer at once: a producer thread submits `count`
     /// records of `size` bytes, `batch` per test run (retrying what did
     /// not fit), while this thread consumes; returns the time from the
-    /// start until the consumer has seen every record.
+    /// start until the consumer has seen every record, and the consumer
+    /// thread's CPU time (user and kernel: its epoll waits and wakeups
+    /// included) in that span.
     pub fn concurrent(
         p: &Producer,
         c: &mut dyn Consumer,
@@ -372,7 +374,7 @@ pub mod ring {
         size: usize,
         count: u32,
         batch: u32,
-    ) -> Duration {
+    ) -> (Duration, Duration) {
         c.reset();
         let start = Barrier::new(2);
         let d = std::thread::scope(|s| {
@@ -388,14 +390,14 @@ pub mod ring {
                 }
             });
             start.wait();
-            let t = Instant::now();
+            let (t, cpu) = (Instant::now(), super::timing::thread_cpu());
             while c.seen().n < u64::from(count) {
                 match read {
                     Read::Consume => c.consume(),
                     Read::Poll => c.poll(Duration::from_secs(1)),
                 };
             }
-            t.elapsed()
+            (t.elapsed(), super::timing::thread_cpu() - cpu)
         });
         assert_eq!(c.seen(), Seen::of(u64::from(count)), "{}", c.name());
         d
