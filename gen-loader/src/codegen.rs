@@ -163,6 +163,7 @@ pub fn generate(plan: &Plan, opts: &GenOptions) -> Result<Loader, Error> {
                 _ => None,
             })
             .collect(),
+        licenses: Vec::new(),
     };
     g.assign_words()?;
     g.prologue();
@@ -223,6 +224,9 @@ struct Gen<'a> {
     ctx_end: u32,
     /// Steps whose map is another map's inner map template.
     inner_templates: std::collections::HashSet<usize>,
+    /// License strings already in the blob: programs of one object share
+    /// theirs (8 bytes a program otherwise; libbpf's loader shares it too).
+    licenses: Vec<(Vec<u8>, BlobOff)>,
 }
 
 fn site(k: usize, op: &Op) -> String {
@@ -602,7 +606,11 @@ impl Gen<'_> {
             self.set_ptr_field(offset_of!(MapElemAttr, value), value);
         }
         self.sys_bpf(Cmd::MAP_UPDATE_ELEM, size_of::<MapElemAttr>());
-        Ok(Step::UpdateElem { map: u.map, attr })
+        Ok(Step::UpdateElem {
+            map: u.map,
+            attr,
+            value,
+        })
     }
 
     /// A map slot set to another step's fd: the loader writes the fd into
@@ -759,7 +767,14 @@ impl Gen<'_> {
             .put_nonempty(Insn::as_bytes(&insns), k, "instructions")?;
         let mut license = p.license.as_bytes().to_vec();
         license.push(0);
-        let license = self.blob.put(&license, k, "license")?;
+        let license = match self.licenses.iter().find(|(l, _)| *l == license) {
+            Some(&(_, off)) => off,
+            None => {
+                let off = self.blob.put(&license, k, "license")?;
+                self.licenses.push((license, off));
+                off
+            }
+        };
         let index = |i: oxbpf_asm::InsnIdx| {
             u32::try_from(i.0).map_err(|_| Error::step(k, format!("record for instruction {i}")))
         };

@@ -1063,6 +1063,16 @@ impl<'a> Decoder<'a> {
         let key_ptr = self.blob_ptr(k, dynamic.get(&key_f), "key")?;
         let value_ptr = self.blob_ptr(k, dynamic.get(&value_f), "value")?;
         self.same_bytes(k, &a, &elem_attr(a.flags))?;
+        if let Step::UpdateElem { value, .. } = &self.loader.steps[k] {
+            if *value != value_ptr {
+                return Err(Error::decode_step(
+                    k,
+                    format!(
+                        "the descriptor puts the value at {value:?}, the instructions at {value_ptr:?}"
+                    ),
+                ));
+            }
+        }
         if shape.map_type == MapType::STRUCT_OPS {
             return self.struct_ops_value(k, c, map, shape, key_ptr, value_ptr, a.flags);
         }

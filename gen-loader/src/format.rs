@@ -34,7 +34,7 @@
 //! |---|---|---|
 //! | 0 | `btf_load`   | attr off, fd off |
 //! | 1 | `map_create` | name, attr off, fd off, handle (u8 0/1) |
-//! | 2 | `map_update` | map ref, attr off |
+//! | 2 | `map_update` | map ref, attr off, has value (u8 0/1), value off (if it has one) |
 //! | 3 | `map_freeze` | map ref, attr off |
 //! | 4 | `prog_load`  | name, attr off, fd off, attach type given (u8 0/1), CO-RE relocation count (u32), poisoned count (u32) × (instruction u32, slots u8, what: string) |
 //! | 5 | `btf_find`   | name off, BTF kind (u32), id off, module fd off |
@@ -62,7 +62,7 @@ use crate::loader::{Loader, Step};
 /// The file's first bytes.
 pub const MAGIC: &[u8; 8] = b"OXBPFLDR";
 /// The format version this crate writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 const LITTLE: u8 = 1;
 const BIG: u8 = 2;
@@ -215,9 +215,14 @@ fn check_step(k: usize, step: &Step, blob: &Blob, ctx_size: u32) -> Result<(), S
             blob_ok(*attr)?;
             ctx_ok(*fd)
         }
-        Step::UpdateElem { map, attr }
-        | Step::Freeze { map, attr }
-        | Step::StructOpsValue { map, attr } => {
+        Step::UpdateElem { map, attr, value } => {
+            ref_ok(*map)?;
+            if let Some(value) = value {
+                blob_ok(*value)?;
+            }
+            blob_ok(*attr)
+        }
+        Step::Freeze { map, attr } | Step::StructOpsValue { map, attr } => {
             ref_ok(*map)?;
             blob_ok(*attr)
         }
@@ -285,10 +290,14 @@ impl Writer {
                 self.u32(fd.0);
                 self.flag(*handle);
             }
-            Step::UpdateElem { map, attr } => {
+            Step::UpdateElem { map, attr, value } => {
                 self.0.push(2);
                 self.u32(map.0);
                 self.u32(attr.0);
+                self.flag(value.is_some());
+                if let Some(value) = value {
+                    self.u32(value.0);
+                }
             }
             Step::Freeze { map, attr } => {
                 self.0.push(3);
@@ -462,6 +471,11 @@ impl<'a> Reader<'a> {
             2 => Step::UpdateElem {
                 map: step_ref(self, "map")?,
                 attr: blob(self, "attr")?,
+                value: if self.flag("has value")? {
+                    Some(blob(self, "value")?)
+                } else {
+                    None
+                },
             },
             3 => Step::Freeze {
                 map: step_ref(self, "map")?,

@@ -95,6 +95,10 @@ pub enum Step {
         map: Ref,
         /// The `MapElemAttr`.
         attr: BlobOff,
+        /// Where the value the kernel is handed sits in the blob (`None`
+        /// for a map without value bytes): a runtime may change it before
+        /// running the loader, as light skeletons set `.rodata`.
+        value: Option<BlobOff>,
     },
     /// `BPF_MAP_UPDATE_ELEM` by the loader of a map-in-map or prog array
     /// slot, whose value is another step's fd.

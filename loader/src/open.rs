@@ -25,6 +25,10 @@ pub struct OpenObject {
     pub(crate) pin_root: PathBuf,
     pub(crate) core_btf: Option<PathBuf>,
     pub(crate) btf_features: Option<oxbpf_btf::BtfFeatures>,
+    /// Write every initialized data section's image at load, even one of
+    /// zeros (which the kernel's zeroed map already holds): a light
+    /// skeleton sets them in the loader's blob before load.
+    pub(crate) write_zero_data: bool,
 }
 
 /// Where maps pinned by name (`LIBBPF_PIN_BY_NAME`) go unless the user
@@ -85,6 +89,7 @@ impl OpenObject {
             pin_root: DEFAULT_PIN_ROOT.into(),
             core_btf: None,
             btf_features: None,
+            write_zero_data: false,
         })
     }
 

@@ -345,7 +345,8 @@ impl Builder<'_> {
                 }
             }
             let map = self.plan.push(Op::CreateMap(create));
-            if section.bytes.iter().any(|&b| b != 0) {
+            let settable = self.obj.write_zero_data && section.kind != DataKind::Bss;
+            if settable || section.bytes.iter().any(|&b| b != 0) {
                 let mut value = section.bytes.clone();
                 value.resize(size.max(1) as usize, 0);
                 self.plan.push(Op::UpdateElem(UpdateElem {

@@ -2,16 +2,11 @@
 //! initial values of its data sections are.
 //!
 //! A light skeleton sets `.rodata` and `.data` before load by writing into
-//! the loader's blob the bytes its `map_update` step hands the kernel. The
-//! loader file does not say where a step's value is (the loader's
-//! instructions point at it), so generation finds out: it plans the
-//! object twice with each settable section filled with a different marker
-//! and compiles both plans. Everything else being equal, the two blobs
-//! differ exactly in the values, one contiguous run per section, in plan
-//! (= section) order. Filling the sections also makes the planner emit the
-//! `map_update` of a section that is all zeros, which it otherwise leaves
-//! out (there would be nothing to set). The loader kept is the first, with
-//! the object's real initial values written back over the marker.
+//! the loader's blob the bytes its `map_update` step hands the kernel; the
+//! loader's descriptor says where each step's value is. The object is
+//! planned with every initialized section written (even one of zeros,
+//! which the planner otherwise leaves to the kernel's zeroed map), so that
+//! each settable section has its step.
 
 use oxbpf_gen_loader::{GenOptions, Loader, Step, generate};
 
@@ -36,20 +31,12 @@ pub(crate) struct LightLoader {
 /// Struct_ops values: map name, value, (offset, program) slots.
 pub(crate) type StructOpsValues = Vec<(String, Vec<u8>, Vec<(u32, String)>)>;
 
-const MARKERS: [u8; 2] = [0xa5, 0x5a];
-
-fn plan_with_markers(
-    name: &str,
-    bytes: &[u8],
-    sections: &[usize],
-    marker: u8,
-) -> Result<(OpenObject, Loader, StructOpsValues)> {
+/// Plans `bytes` for the running kernel (as `oxbpf gen loader` does) and
+/// compiles the plan into a loader whose data sections `sections` (indices
+/// into the object's data sections, none empty) can be set before load.
+pub(crate) fn build(name: &str, bytes: &[u8], sections: &[usize]) -> Result<LightLoader> {
     let mut open = OpenObject::from_bytes(name, bytes)?;
-    for &i in sections {
-        if let Some(s) = open.elf.data.get_mut(i) {
-            s.bytes.fill(marker);
-        }
-    }
+    open.write_zero_data = true;
     // What `OpenObject::plan` plans, with the layout of the struct_ops
     // values live mode writes at attach time.
     let target = Target::live_with(open.core_btf.as_deref(), open.btf_features);
@@ -63,68 +50,36 @@ fn plan_with_markers(
             Some((map.name.clone(), p.value.clone(), p.progs.clone()))
         })
         .collect();
-    Ok((open, loader, struct_ops))
-}
-
-/// Plans `bytes` for the running kernel (as `oxbpf gen loader` does) and
-/// compiles the plan into a loader whose data sections `sections` (indices
-/// into the object's data sections, none empty) can be set before load.
-pub(crate) fn build(name: &str, bytes: &[u8], sections: &[usize]) -> Result<LightLoader> {
-    let (open, mut loader, struct_ops) = plan_with_markers(name, bytes, sections, MARKERS[0])?;
-    let (_, other, _) = plan_with_markers(name, bytes, sections, MARKERS[1])?;
-    let protocol = |what: String| Error::LoaderProtocol {
-        what: format!("light skeleton of {name}: {what}"),
-    };
-    if loader.insns != other.insns
-        || loader.steps != other.steps
-        || loader.blob.bytes().len() != other.blob.bytes().len()
-    {
-        return Err(protocol(
-            "the loader changes with the initial data beyond its values".into(),
-        ));
-    }
-    // The runs of differing bytes.
-    let (a, b) = (loader.blob.bytes(), other.blob.bytes());
-    let mut runs: Vec<(usize, usize)> = Vec::new();
-    for i in 0..a.len() {
-        if a[i] != b[i] {
-            match runs.last_mut() {
-                Some((_, end)) if *end == i => *end = i + 1,
-                _ => runs.push((i, i + 1)),
+    let mut initial = vec![None; open.elf.data.len()];
+    for &i in sections {
+        let (Some(section), Some(&map)) = (open.elf.data.get(i), layout.data.get(i)) else {
+            continue;
+        };
+        let value = loader.steps.iter().find_map(|step| match step {
+            Step::UpdateElem {
+                map: m,
+                value: Some(value),
+                ..
+            } if *m == map => Some(value.index()),
+            _ => None,
+        });
+        // The image is in the blob as the section holds it.
+        let end = value.map(|v| v + section.bytes.len());
+        match (value, end) {
+            (Some(start), Some(end))
+                if loader.blob.bytes().get(start..end) == Some(&section.bytes[..]) =>
+            {
+                initial[i] = Some(start);
+            }
+            _ => {
+                return Err(Error::LoaderProtocol {
+                    what: format!(
+                        "light skeleton of {name}: the loader does not write data section {} from its blob",
+                        section.name
+                    ),
+                });
             }
         }
-    }
-    let updates = loader
-        .steps
-        .iter()
-        .filter(|s| matches!(s, Step::UpdateElem { .. }))
-        .count();
-    if runs.len() != sections.len() || updates < sections.len() {
-        return Err(protocol(format!(
-            "{} data sections to locate, {} differing runs in the blob",
-            sections.len(),
-            runs.len()
-        )));
-    }
-    let mut initial = vec![None; open.elf.data.len()];
-    for (&i, &(start, end)) in sections.iter().zip(&runs) {
-        let section = &open.elf.data[i];
-        // The planner rounds an empty section up to one byte; sections
-        // asked for are not empty.
-        if end - start != section.bytes.len() {
-            return Err(protocol(format!(
-                "data section {} of {} bytes matched a run of {} bytes",
-                section.name,
-                section.bytes.len(),
-                end - start
-            )));
-        }
-        initial[i] = Some(start);
-    }
-    // The object's own initial values over the marker.
-    let real = OpenObject::from_bytes(name, bytes)?;
-    for (&i, &(start, end)) in sections.iter().zip(&runs) {
-        loader.blob.bytes_mut()[start..end].copy_from_slice(&real.elf.data[i].bytes);
     }
     Ok(LightLoader {
         loader,
