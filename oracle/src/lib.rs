@@ -779,6 +779,50 @@ pub struct Classified<'a> {
     pub unchecked: Vec<&'a ExpectedEntry>,
 }
 
+impl Classified<'_> {
+    /// The expected differences with their reasons, then the entries not
+    /// checked on this kernel: the part of a report below its table.
+    pub fn render_lists(&self) -> String {
+        let mut s = format!("\nexpected differences ({}):\n", self.expected.len());
+        for (d, e) in &self.expected {
+            s.push_str(&format!(
+                "- {} | {} | {}: {}\n",
+                d.object, d.item, d.attribute, e.reason
+            ));
+        }
+        if !self.unchecked.is_empty() {
+            s.push_str(
+                "\nentries not checked on this kernel (object refused by both sides, or optional):\n",
+            );
+            for e in &self.unchecked {
+                s.push_str(&format!("- line {}: {}\n", e.line, e.reason));
+            }
+        }
+        s
+    }
+
+    /// One line per unexpected difference and per stale entry of the
+    /// list at `list` (its path, for the message): what fails a test.
+    pub fn failures(&self, list: &std::path::Path) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .unexpected
+            .iter()
+            .map(|d| format!("UNEXPECTED: {d}"))
+            .collect();
+        for e in &self.unused {
+            out.push(format!(
+                "STALE ENTRY (matches nothing), {} line {}: {:?} | {} | {:?}",
+                list.display(),
+                e.line,
+                e.object,
+                e.item,
+                e.attribute
+            ));
+        }
+        out
+    }
+}
+
 impl Expected {
     /// Parses the list.
     pub fn parse(text: &str) -> Result<Expected, Error> {
@@ -1080,6 +1124,17 @@ mod tests {
         let lines = |v: &[&ExpectedEntry]| v.iter().map(|e| e.line).collect::<Vec<_>>();
         assert_eq!(lines(&c.unused), [5]);
         assert_eq!(lines(&c.unchecked), [6, 7]);
+        let lists = c.render_lists();
+        assert!(lists.contains("expected differences (2):"), "{lists}");
+        assert!(
+            lists.contains("- z.bpf.o | map q | kernel_name: libbpf shortens names"),
+            "{lists}"
+        );
+        assert!(lists.contains("- line 7: only on some kernels"), "{lists}");
+        let failures = c.failures(std::path::Path::new("list.txt"));
+        assert_eq!(failures.len(), 2, "{failures:?}");
+        assert!(failures[0].starts_with("UNEXPECTED: a.bpf.o | program q | xlated"));
+        assert!(failures[1].starts_with("STALE ENTRY (matches nothing), list.txt line 5"));
     }
 
     #[test]

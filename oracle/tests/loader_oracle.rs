@@ -223,35 +223,11 @@ fn libbpf_and_oxbpf_generated_loaders_leave_the_kernel_in_the_same_state() {
         report.push_str(line);
         report.push('\n');
     }
-    report.push_str(&format!("\nexpected differences ({}):\n", c.expected.len()));
-    for (d, e) in &c.expected {
-        report.push_str(&format!(
-            "- {} | {} | {}: {}\n",
-            d.object, d.item, d.attribute, e.reason
-        ));
-    }
-    if !c.unchecked.is_empty() {
-        report.push_str("\nentries not checked on this kernel:\n");
-        for e in &c.unchecked {
-            report.push_str(&format!("- line {}: {}\n", e.line, e.reason));
-        }
-    }
+    report.push_str(&c.render_lists());
     println!("\n{report}");
     let out = bpf_dir().with_file_name("oracle-loader.md");
     std::fs::write(&out, &report).unwrap_or_else(|e| panic!("{}: {e}", out.display()));
     println!("(written to {})", out.display());
-    for d in &c.unexpected {
-        failures.push(format!("UNEXPECTED: {d}"));
-    }
-    for e in &c.unused {
-        failures.push(format!(
-            "STALE ENTRY (matches nothing), {} line {}: {:?} | {} | {:?}",
-            list_path.display(),
-            e.line,
-            e.object,
-            e.item,
-            e.attribute
-        ));
-    }
+    failures.extend(c.failures(&list_path));
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }

@@ -128,21 +128,7 @@ fn libbpf_and_oxbpf_leave_the_kernel_in_the_same_state() {
 
     let c = expected.classify(&all, &compared);
     let mut report = render_table(&rows);
-    report.push_str(&format!("\nexpected differences ({}):\n", c.expected.len()));
-    for (d, e) in &c.expected {
-        report.push_str(&format!(
-            "- {} | {} | {}: {}\n",
-            d.object, d.item, d.attribute, e.reason
-        ));
-    }
-    if !c.unchecked.is_empty() {
-        report.push_str(
-            "\nentries not checked on this kernel (object refused by both sides, or optional):\n",
-        );
-        for e in &c.unchecked {
-            report.push_str(&format!("- line {}: {}\n", e.line, e.reason));
-        }
-    }
+    report.push_str(&c.render_lists());
     println!("\n{report}");
     // The harness hides a passing test's output: the table is also kept
     // in the target directory.
@@ -152,19 +138,6 @@ fn libbpf_and_oxbpf_leave_the_kernel_in_the_same_state() {
     for (label, log) in &logs {
         println!("\n--- libbpf log for {label} ---\n{log}");
     }
-    let mut failures = Vec::new();
-    for d in &c.unexpected {
-        failures.push(format!("UNEXPECTED: {d}"));
-    }
-    for e in &c.unused {
-        failures.push(format!(
-            "STALE ENTRY (matches nothing), {} line {}: {:?} | {} | {:?}",
-            list_path.display(),
-            e.line,
-            e.object,
-            e.item,
-            e.attribute
-        ));
-    }
+    let failures = c.failures(&list_path);
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
