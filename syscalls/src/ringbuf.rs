@@ -208,10 +208,21 @@ impl Drop for Ring {
 ///
 /// Records are handed to a callback as slices of the shared ring: no copy
 /// is made. The slice is valid only during the call.
-#[derive(Debug)]
 pub struct RingBuffer {
     rings: Vec<Ring>,
     epoll: OwnedFd,
+    /// epoll_wait's event buffer, kept between polls (no allocation per
+    /// poll).
+    events: Vec<epoll::Event>,
+}
+
+impl std::fmt::Debug for RingBuffer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RingBuffer")
+            .field("rings", &self.rings)
+            .field("epoll", &self.epoll)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RingBuffer {
@@ -224,6 +235,7 @@ impl RingBuffer {
         Ok(RingBuffer {
             rings: Vec::new(),
             epoll,
+            events: Vec::new(),
         })
     }
 
@@ -278,32 +290,37 @@ impl RingBuffer {
         if self.rings.iter().any(|r| r.pending() > 0) {
             return Ok(self.consume(f));
         }
-        let mut events = Vec::with_capacity(self.rings.len().max(1));
+        let mut events = std::mem::take(&mut self.events);
+        events.clear();
+        events.reserve(self.rings.len().max(1));
         let ts = timeout.map(|t| rustix::time::Timespec {
             tv_sec: t.as_secs().try_into().unwrap_or(i64::MAX),
             tv_nsec: i64::from(t.subsec_nanos()),
         });
-        match epoll::wait(
+        let waited = epoll::wait(
             &self.epoll,
             rustix::buffer::spare_capacity(&mut events),
             ts.as_ref(),
-        ) {
-            Ok(_) => {}
-            Err(rustix::io::Errno::INTR) => return Ok(0),
-            Err(errno) => return Err(Error::Epoll { op: "wait", errno }),
-        }
+        );
         let mut total = 0;
-        for event in &events {
-            let i = event.data.u64() as usize;
-            if let Some(ring) = self.rings.get(i) {
-                let (n, stopped) = ring.consume(i, &mut f);
-                total += n;
-                if stopped {
-                    break;
+        if waited.is_ok() {
+            for event in &events {
+                let i = event.data.u64() as usize;
+                if let Some(ring) = self.rings.get(i) {
+                    let (n, stopped) = ring.consume(i, &mut f);
+                    total += n;
+                    if stopped {
+                        break;
+                    }
                 }
             }
         }
-        Ok(total)
+        self.events = events;
+        match waited {
+            Ok(_) => Ok(total),
+            Err(rustix::io::Errno::INTR) => Ok(0),
+            Err(errno) => Err(Error::Epoll { op: "wait", errno }),
+        }
     }
 
     /// The epoll fd, readable when a ring has records: for async users who
