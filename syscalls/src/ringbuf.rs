@@ -213,8 +213,16 @@ pub struct RingBuffer {
     epoll: OwnedFd,
     /// epoll_wait's event buffer, kept between polls (no allocation per
     /// poll).
-    events: Vec<epoll::Event>,
+    events: Events,
 }
+
+/// epoll events whose data is a ring index (rustix's `Event` holds a
+/// union with a pointer variant, hence is not `Send` by itself).
+struct Events(Vec<epoll::Event>);
+
+// SAFETY: the events carry only the u64 ring indexes this consumer
+// registered; no pointer is ever stored in or read from them.
+unsafe impl Send for Events {}
 
 impl std::fmt::Debug for RingBuffer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -235,7 +243,7 @@ impl RingBuffer {
         Ok(RingBuffer {
             rings: Vec::new(),
             epoll,
-            events: Vec::new(),
+            events: Events(Vec::new()),
         })
     }
 
@@ -290,7 +298,7 @@ impl RingBuffer {
         if self.rings.iter().any(|r| r.pending() > 0) {
             return Ok(self.consume(f));
         }
-        let mut events = std::mem::take(&mut self.events);
+        let mut events = std::mem::take(&mut self.events.0);
         events.clear();
         events.reserve(self.rings.len().max(1));
         let ts = timeout.map(|t| rustix::time::Timespec {
@@ -315,7 +323,7 @@ impl RingBuffer {
                 }
             }
         }
-        self.events = events;
+        self.events.0 = events;
         match waited {
             Ok(_) => Ok(total),
             Err(rustix::io::Errno::INTR) => Ok(0),
@@ -673,6 +681,13 @@ mod tests {
         assert_eq!(got.last().unwrap().1, 254);
         prog_run_syscall(&p, &mut 999u64.to_ne_bytes()).unwrap();
         assert_eq!(values(&mut rb), [(0, 999)]);
+    }
+
+    #[test]
+    fn consumers_move_between_threads() {
+        fn send<T: Send>() {}
+        send::<RingBuffer>();
+        send::<UserRingBuffer>();
     }
 
     #[test]
