@@ -427,15 +427,14 @@ impl CommonFiles {
             }
         }
         for f in wanted {
-            if fs::metadata(&f).is_ok_and(|m| m.is_file()) {
-                let mode = if f.to_string_lossy().contains("/bin/")
-                    || f.to_string_lossy().contains(".so")
-                {
-                    0o755
-                } else {
-                    0o644
-                };
-                files.push((f.to_string_lossy().into_owned(), mode, f.clone()));
+            // The host's permission bits (programs and libraries stay
+            // executable).
+            if let Ok(meta) = fs::metadata(&f) {
+                if meta.is_file() {
+                    use std::os::unix::fs::PermissionsExt;
+                    let mode = meta.permissions().mode() & 0o7777;
+                    files.push((f.to_string_lossy().into_owned(), mode, f.clone()));
+                }
             }
         }
         Ok(CommonFiles { files, bpf_dir })
