@@ -55,8 +55,14 @@ pub const VM_EXCLUDED_BINARIES: &[(&str, &str)] = &[(
 
 /// Host programs copied into the guests (with their shared libraries):
 /// the cgroup tests run `sh` and `perl` children, the network attach tests
-/// `ip` and `tc`.
-const GUEST_PROGRAMS: &[&str] = &["/bin/sh", "/usr/bin/perl", "/usr/sbin/ip", "/usr/sbin/tc"];
+/// `ip`, `tc` and `sysctl`.
+const GUEST_PROGRAMS: &[&str] = &[
+    "/bin/sh",
+    "/usr/bin/perl",
+    "/usr/sbin/ip",
+    "/usr/sbin/tc",
+    "/usr/sbin/sysctl",
+];
 
 /// The Rust target of the guest binaries.
 const GUEST_TARGET: &str = "x86_64-unknown-linux-gnu";
@@ -412,8 +418,8 @@ impl CommonFiles {
                 })?;
             }
         }
-        // The shell and Perl the cgroup tests start, `ip` and `tc` of the
-        // network attach tests, with their libraries and Perl's base
+        // The shell and Perl the cgroup tests start, `ip`, `tc` and
+        // `sysctl` of the network attach tests, with their libraries and Perl's base
         // modules.
         let mut wanted: BTreeSet<PathBuf> = GUEST_PROGRAMS.iter().map(PathBuf::from).collect();
         for f in dpkg_files("perl-base")? {
