@@ -79,10 +79,20 @@ impl Executed {
     }
 }
 
+/// Before 5.11 the kernel charges BPF memory to `RLIMIT_MEMLOCK`: lift it
+/// (only there). If that fails, loading goes on and a map or program the
+/// limit refuses fails with `EPERM`, after this warning.
+pub(crate) fn lift_memlock_limit() {
+    if let Err(e) = oxbpf_syscalls::lift_memlock_limit() {
+        log::warn!(target: "oxbpf::exec", "{e}");
+    }
+}
+
 /// Runs every operation of `plan` in order. On failure, everything created
 /// so far is closed (by dropping it) and the error names the step.
 pub(crate) fn run(plan: &Plan, target: &Target) -> Result<Executed> {
     plan.validate()?;
+    lift_memlock_limit();
     let mut pinned = Vec::new();
     let result = run_ops(plan, target, &mut pinned);
     if result.is_err() {

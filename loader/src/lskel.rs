@@ -189,6 +189,7 @@ fn lookup_name(loader: &Loader, at: oxbpf_gen_loader::BlobOff) -> String {
 /// program the kernel refuses.
 pub(crate) fn run(loader: &Loader, plan: Option<&Plan>) -> Result<Executed> {
     check_kernel(loader.min_kernel)?;
+    crate::exec::lift_memlock_limit();
     let mut pinned: Vec<String> = Vec::new();
     let result = run_steps(loader, plan, &mut pinned);
     if result.is_err() {

@@ -85,6 +85,7 @@ mod layout;
 mod link;
 mod link_pin;
 mod map;
+mod memlock;
 mod mmap;
 pub mod netlink;
 mod obj;
@@ -135,6 +136,7 @@ pub use map::{
     map_create, map_delete_elem, map_freeze, map_get_next_key, map_lookup_and_delete_elem,
     map_lookup_elem, map_update_elem,
 };
+pub use memlock::{kernel_charges_memcg, lift_memlock_limit};
 pub use mmap::{MapMemory, arena_mmap, map_mmap};
 pub use obj::{
     btf_data, btf_get_fd_by_id, btf_get_next_id, btf_info, link_get_fd_by_id, link_get_next_id,
