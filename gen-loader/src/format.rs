@@ -193,7 +193,10 @@ fn check_step(k: usize, step: &Step, blob: &Blob, ctx_size: u32) -> Result<(), S
         }
     };
     let ctx_ok = |off: CtxOff| {
-        if off.0 >= ctx::WORDS.0 && off.0 % 4 == 0 && off.0 + 4 <= ctx_size {
+        if off.0 >= ctx::WORDS.0
+            && off.0 % 4 == 0
+            && off.0.checked_add(4).is_some_and(|end| end <= ctx_size)
+        {
             Ok(())
         } else {
             Err(format!(
