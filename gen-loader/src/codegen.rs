@@ -21,8 +21,8 @@ use oxbpf_asm::Insn;
 use oxbpf_asm::opcode::{alu, jmp, pseudo, size};
 use oxbpf_asm::reg::{R0, R1, R2, R3, R4, R5, R6, R7};
 use oxbpf_plan::{
-    CreateMap, FindBtfId, FindKsym, LoadBtf, LoadProg, Op, PatchKind, Plan, Ref, SetFd,
-    StructOpsValue, UpdateElem,
+    CORE_RELO_SIZE, CoreRelo, CoreReloKind, CreateMap, FindBtfId, FindKsym, LoadBtf, LoadProg, Op,
+    PatchKind, Plan, Ref, SetFd, StructOpsValue, UpdateElem,
 };
 use oxbpf_syscalls::attr::obj_name;
 use oxbpf_syscalls::{BtfLoadAttr, Cmd, MapCreateAttr, MapElemAttr, MapType, ProgLoadAttr};
@@ -103,6 +103,24 @@ pub fn min_kernel_features(plan: &Plan) -> Vec<(&'static str, KernelVersion)> {
     }
     if plan.ops.iter().any(|op| matches!(op, Op::FindKsym(_))) {
         features.push(("bpf_kallsyms_lookup_name", KernelVersion::new(5, 16)));
+    }
+    let relos = || {
+        plan.ops.iter().flat_map(|op| match op {
+            Op::LoadProg(p) => &p.core_relos[..],
+            _ => &[],
+        })
+    };
+    if relos().next().is_some() {
+        features.push((
+            "PROG_LOAD core_relos: CO-RE relocations applied by the kernel",
+            KernelVersion::new(5, 17),
+        ));
+    }
+    if relos().any(|r| r.kind == CoreReloKind::TypeMatches) {
+        features.push((
+            "bpf_core_type_matches() relocations applied by the kernel",
+            KernelVersion::new(6, 0),
+        ));
     }
     features
 }
@@ -610,6 +628,7 @@ impl Gen<'_> {
             map: u.map,
             attr,
             value,
+            kconfig: u.kconfig.clone(),
         })
     }
 
@@ -792,11 +811,15 @@ impl Gen<'_> {
         let count = |n: usize| u32::try_from(n).map_err(|_| Error::step(k, "too many records"));
         let func_info_off = self.blob.put_nonempty(&func_info, k, "func_info")?;
         let line_info_off = self.blob.put_nonempty(&line_info, k, "line_info")?;
+        let core_relos = CoreRelo::encode_all(&p.core_relos)
+            .ok_or_else(|| Error::step(k, "a CO-RE relocation past 4 GiB of instructions"))?;
+        let core_relos_off = self.blob.put_nonempty(&core_relos, k, "core_relos")?;
         let attr = prog_load_attr(
             p,
             insn_cnt,
             count(p.func_info.len())?,
             count(p.line_info.len())?,
+            count(p.core_relos.len())?,
         );
         let attr_off = self.blob.put(attr.as_bytes(), k, "attributes")?;
 
@@ -814,6 +837,9 @@ impl Gen<'_> {
         }
         if let Some(off) = line_info_off {
             self.set_ptr_field(offset_of!(ProgLoadAttr, line_info), off);
+        }
+        if let Some(off) = core_relos_off {
+            self.set_ptr_field(offset_of!(ProgLoadAttr, core_relos), off);
         }
         if let Some(target) = p.attach_btf {
             let (id, module_fd) = self.found_words(target);
@@ -845,7 +871,7 @@ impl Gen<'_> {
             attr: attr_off,
             fd,
             attach_type_given: p.expected_attach_type.is_some(),
-            core_relos: p.core_relos,
+            core_applied: p.core_applied,
             poisoned: p.poisoned.clone(),
         })
     }
@@ -1036,6 +1062,7 @@ pub(crate) fn prog_load_attr(
     insn_cnt: u32,
     func_info_cnt: u32,
     line_info_cnt: u32,
+    core_relo_cnt: u32,
 ) -> ProgLoadAttr {
     let mut attr = ProgLoadAttr {
         prog_type: p.prog_type,
@@ -1046,6 +1073,7 @@ pub(crate) fn prog_load_attr(
         expected_attach_type: p.expected_attach_type.unwrap_or_default(),
         func_info_cnt,
         line_info_cnt,
+        core_relo_cnt,
         ..Default::default()
     };
     if func_info_cnt > 0 {
@@ -1053,6 +1081,9 @@ pub(crate) fn prog_load_attr(
     }
     if line_info_cnt > 0 {
         attr.line_info_rec_size = 16;
+    }
+    if core_relo_cnt > 0 {
+        attr.core_relo_rec_size = CORE_RELO_SIZE;
     }
     attr
 }

@@ -27,8 +27,9 @@ use oxbpf_asm::reg::{R0, R1, R6, R7};
 use oxbpf_asm::{Insn, InsnIdx};
 use oxbpf_btf::Kind;
 use oxbpf_plan::{
-    CreateMap, FindBtfId, FindKsym, Freeze, FuncInfo, LineInfo, LoadBtf, LoadProg, Op, Patch,
-    PatchKind, Pin, Plan, Produces, Ref, ReuseMap, SetFd, StructOpsValue, UpdateElem,
+    CORE_RELO_SIZE, CoreRelo, CoreReloKind, CreateMap, FindBtfId, FindKsym, Freeze, FuncInfo,
+    LineInfo, LoadBtf, LoadProg, Op, Patch, PatchKind, Pin, Plan, Produces, Ref, ReuseMap, SetFd,
+    StructOpsValue, UpdateElem,
 };
 use oxbpf_syscalls::{
     AttachType, BtfLoadAttr, Cmd, MapCreateAttr, MapElemAttr, MapType, ProgLoadAttr, UapiStruct,
@@ -1063,7 +1064,11 @@ impl<'a> Decoder<'a> {
         let key_ptr = self.blob_ptr(k, dynamic.get(&key_f), "key")?;
         let value_ptr = self.blob_ptr(k, dynamic.get(&value_f), "value")?;
         self.same_bytes(k, &a, &elem_attr(a.flags))?;
-        if let Step::UpdateElem { value, .. } = &self.loader.steps[k] {
+        let mut kconfig = Vec::new();
+        if let Step::UpdateElem {
+            value, kconfig: k2, ..
+        } = &self.loader.steps[k]
+        {
             if *value != value_ptr {
                 return Err(Error::decode_step(
                     k,
@@ -1072,9 +1077,21 @@ impl<'a> Decoder<'a> {
                     ),
                 ));
             }
+            kconfig.clone_from(k2);
         }
+        let plain = |op: Op| {
+            if kconfig.is_empty() {
+                Ok(op)
+            } else {
+                Err(Error::decode_step(
+                    k,
+                    format!("kconfig variables on a {} step", op.mnemonic()),
+                ))
+            }
+        };
         if shape.map_type == MapType::STRUCT_OPS {
-            return self.struct_ops_value(k, c, map, shape, key_ptr, value_ptr, a.flags);
+            let op = self.struct_ops_value(k, c, map, shape, key_ptr, value_ptr, a.flags)?;
+            return plain(op);
         }
         // A value holding another step's fd is a slot of a map-in-map or
         // prog array.
@@ -1103,7 +1120,7 @@ impl<'a> Decoder<'a> {
                 let Ok(key) = <[u8; 4]>::try_from(key) else {
                     unreachable!("4 bytes read")
                 };
-                return Ok(Op::SetFd(SetFd {
+                return plain(Op::SetFd(SetFd {
                     map,
                     key: u32::from_ne_bytes(key),
                     value,
@@ -1126,6 +1143,7 @@ impl<'a> Decoder<'a> {
             key: read(key_ptr, shape.key_size, "key")?,
             value: read(value_ptr, shape.value_size, "value")?,
             flags: a.flags,
+            kconfig,
         }))
     }
 
@@ -1191,7 +1209,7 @@ impl<'a> Decoder<'a> {
         let Step::LoadProg {
             name,
             attach_type_given,
-            core_relos,
+            core_applied,
             poisoned,
             ..
         } = &self.loader.steps[k]
@@ -1206,6 +1224,7 @@ impl<'a> Decoder<'a> {
         let f_attach_id = offset_of!(ProgLoadAttr, attach_btf_id);
         let f_attach_fd = offset_of!(ProgLoadAttr, attach_prog_fd);
         let f_fd_array = offset_of!(ProgLoadAttr, fd_array);
+        let f_core = offset_of!(ProgLoadAttr, core_relos);
         let (a, dynamic) = self.attrs::<ProgLoadAttr>(
             k,
             c,
@@ -1220,6 +1239,7 @@ impl<'a> Decoder<'a> {
                 (f_attach_id, 4),
                 (f_attach_fd, 4),
                 (f_fd_array, 8),
+                (f_core, 8),
             ],
         )?;
         let license = match self.blob_ptr(k, dynamic.get(&f_license), "license")? {
@@ -1233,7 +1253,7 @@ impl<'a> Decoder<'a> {
             .then_some(a.expected_attach_type);
         p.prog_flags = a.prog_flags;
         p.kern_version = a.kern_version;
-        p.core_relos = *core_relos;
+        p.core_applied = *core_applied;
         p.poisoned = poisoned.clone();
         if let Some(&v) = dynamic.get(&f_btf) {
             let r = self.word_ref(k, v, &[WordKind::Fd], "prog_btf_fd")?;
@@ -1303,10 +1323,32 @@ impl<'a> Decoder<'a> {
         if p.btf.is_none() && (func.is_some() || line.is_some()) {
             return Err(Error::decode_step(k, "func_info or line_info without BTF"));
         }
+        let core = self.blob_ptr(k, dynamic.get(&f_core), "core_relos")?;
+        let core_words = records(core, a.core_relo_cnt, CORE_RELO_SIZE as usize, "core_relos")?;
+        for r in core_words.chunks_exact(4) {
+            if r[0] % 8 != 0 {
+                return Err(Error::decode_step(
+                    k,
+                    format!("a CO-RE relocation at byte {} of the instructions", r[0]),
+                ));
+            }
+            p.core_relos.push(CoreRelo {
+                insn: InsnIdx((r[0] / 8) as usize),
+                type_id: r[1],
+                access_str_off: r[2],
+                kind: CoreReloKind::from_u32(r[3]),
+            });
+        }
         self.same_bytes(
             k,
             &a,
-            &prog_load_attr(&p, a.insn_cnt, a.func_info_cnt, a.line_info_cnt),
+            &prog_load_attr(
+                &p,
+                a.insn_cnt,
+                a.func_info_cnt,
+                a.line_info_cnt,
+                a.core_relo_cnt,
+            ),
         )?;
         Ok(Op::LoadProg(p))
     }

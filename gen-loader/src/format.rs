@@ -1,6 +1,8 @@
 //! The loader file format (`oxbpf gen loader OBJ -o FILE`).
 //!
-//! Version 1. Integers of the header and the descriptor are
+//! Version 3 (2 lacked the kconfig layout and named the count of CO-RE
+//! relocations applied at generation `core_relos`; 1 lacked the value
+//! offset of `map_update`). Integers of the header and the descriptor are
 //! little-endian; the instructions and the blob are in the byte order of
 //! the machine the loader is for (the header says which), exactly as the
 //! kernel takes them. A string is a `u32` length and that many UTF-8
@@ -9,7 +11,7 @@
 //! ```text
 //! offset  size
 //!      0     8  magic "OXBPFLDR"
-//!      8     4  format version (1)
+//!      8     4  format version (3)
 //!     12     1  byte order of instructions and blob: 1 little, 2 big
 //!     13     3  zero
 //!     16     1  minimum kernel: major
@@ -34,15 +36,31 @@
 //! |---|---|---|
 //! | 0 | `btf_load`   | attr off, fd off |
 //! | 1 | `map_create` | name, attr off, fd off, handle (u8 0/1) |
-//! | 2 | `map_update` | map ref, attr off, has value (u8 0/1), value off (if it has one) |
+//! | 2 | `map_update` | map ref, attr off, has value (u8 0/1), value off (if it has one), kconfig count (u32) × kconfig variable |
 //! | 3 | `map_freeze` | map ref, attr off |
-//! | 4 | `prog_load`  | name, attr off, fd off, attach type given (u8 0/1), CO-RE relocation count (u32), poisoned count (u32) × (instruction u32, slots u8, what: string) |
+//! | 4 | `prog_load`  | name, attr off, fd off, attach type given (u8 0/1), count of CO-RE relocations applied at generation (u32), poisoned count (u32) × (instruction u32, slots u8, what: string) |
 //! | 5 | `btf_find`   | name off, BTF kind (u32), id off, module fd off |
 //! | 6 | `ksym_find`  | name off, address off |
 //! | 7 | `map_reuse`  | path, fd off, then the expected map: name, kernel name, type, key size, value size, max entries, flags, NUMA node (u32 each), map_extra (u64), BTF key and value type ids (u32) |
 //! | 8 | `obj_pin`    | map ref, path |
 //! | 9 | `map_set_fd` | map ref, value ref, attr off |
 //! | 10 | `struct_ops` | map ref, attr off |
+//!
+//! A kconfig variable (the runtime fills it from the running kernel's
+//! configuration) is: name (string), offset in the value (u32), size
+//! (u32), kind (u8), weak (u8 0/1), and by kind:
+//!
+//! | kind | C type | then |
+//! |---|---|---|
+//! | 0 | `bool` | — |
+//! | 1 | `char` | — |
+//! | 2 | `enum libbpf_tristate` | signed (u8 0/1), `TRI_NO`, `TRI_YES`, `TRI_MODULE` (i64 each) |
+//! | 3 | integer | signed (u8 0/1) |
+//! | 4 | `char[size]` | — |
+//!
+//! CO-RE relocations left to the kernel are not in the descriptor: they
+//! are `bpf_core_relo` records in the blob, which the `prog_load`
+//! attributes point at.
 //!
 //! Nothing may follow the last step. Reading checks every count against
 //! the bytes left before allocating, every offset against the blob or the
@@ -51,7 +69,7 @@
 use oxbpf_asm::Insn;
 use oxbpf_asm::InsnIdx;
 use oxbpf_btf::Kind;
-use oxbpf_plan::{CreateMap, Poisoned, Ref};
+use oxbpf_plan::{CreateMap, KconfigKind, KconfigVar, Poisoned, Ref};
 use oxbpf_syscalls::MapType;
 use zerocopy::FromBytes;
 
@@ -62,7 +80,7 @@ use crate::loader::{Loader, Step};
 /// The file's first bytes.
 pub const MAGIC: &[u8; 8] = b"OXBPFLDR";
 /// The format version this crate writes and reads.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 const LITTLE: u8 = 1;
 const BIG: u8 = 2;
@@ -218,10 +236,29 @@ fn check_step(k: usize, step: &Step, blob: &Blob, ctx_size: u32) -> Result<(), S
             blob_ok(*attr)?;
             ctx_ok(*fd)
         }
-        Step::UpdateElem { map, attr, value } => {
+        Step::UpdateElem {
+            map,
+            attr,
+            value,
+            kconfig,
+        } => {
             ref_ok(*map)?;
             if let Some(value) = value {
                 blob_ok(*value)?;
+            }
+            for var in kconfig {
+                var.check()
+                    .map_err(|what| format!("step {k}: kconfig variable {}: {what}", var.name))?;
+                let end = u64::from(var.offset) + u64::from(var.size);
+                match value {
+                    Some(v) if u64::from(v.0) + end <= blob.bytes.len() as u64 => {}
+                    _ => {
+                        return Err(format!(
+                            "step {k}: kconfig variable {} is outside the blob",
+                            var.name
+                        ));
+                    }
+                }
             }
             blob_ok(*attr)
         }
@@ -293,13 +330,22 @@ impl Writer {
                 self.u32(fd.0);
                 self.flag(*handle);
             }
-            Step::UpdateElem { map, attr, value } => {
+            Step::UpdateElem {
+                map,
+                attr,
+                value,
+                kconfig,
+            } => {
                 self.0.push(2);
                 self.u32(map.0);
                 self.u32(attr.0);
                 self.flag(value.is_some());
                 if let Some(value) = value {
                     self.u32(value.0);
+                }
+                self.len(kconfig.len());
+                for var in kconfig {
+                    self.kconfig_var(var);
                 }
             }
             Step::Freeze { map, attr } => {
@@ -312,7 +358,7 @@ impl Writer {
                 attr,
                 fd,
                 attach_type_given,
-                core_relos,
+                core_applied,
                 poisoned,
             } => {
                 self.0.push(4);
@@ -320,7 +366,7 @@ impl Writer {
                 self.u32(attr.0);
                 self.u32(fd.0);
                 self.flag(*attach_type_given);
-                self.len(*core_relos);
+                self.len(*core_applied);
                 self.len(poisoned.len());
                 for p in poisoned {
                     self.len(p.insn.0);
@@ -385,6 +431,34 @@ impl Writer {
     }
 }
 
+impl Writer {
+    fn kconfig_var(&mut self, var: &KconfigVar) {
+        self.str(&var.name);
+        self.u32(var.offset);
+        self.u32(var.size);
+        let (tag, signed) = match var.kind {
+            KconfigKind::Bool => (0, None),
+            KconfigKind::Char => (1, None),
+            KconfigKind::Tristate { signed, .. } => (2, Some(signed)),
+            KconfigKind::Int { signed } => (3, Some(signed)),
+            KconfigKind::Str => (4, None),
+        };
+        self.0.push(tag);
+        self.flag(var.weak);
+        if let Some(signed) = signed {
+            self.flag(signed);
+        }
+        if let KconfigKind::Tristate {
+            no, yes, module, ..
+        } = var.kind
+        {
+            for v in [no, yes, module] {
+                self.0.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+    }
+}
+
 struct Reader<'a> {
     bytes: &'a [u8],
     pos: usize,
@@ -438,6 +512,44 @@ impl<'a> Reader<'a> {
         Ok(u64::from_le_bytes(a))
     }
 
+    fn kconfig_var(&mut self) -> Result<KconfigVar, Error> {
+        let name = self.str("kconfig name")?;
+        let offset = self.u32("kconfig offset")?;
+        let size = self.u32("kconfig size")?;
+        let at = self.pos;
+        let tag = self.u8("kconfig kind")?;
+        let weak = self.flag("kconfig weak")?;
+        let kind = match tag {
+            0 => KconfigKind::Bool,
+            1 => KconfigKind::Char,
+            2 => {
+                let signed = self.flag("tristate signed")?;
+                let mut v = [0i64; 3];
+                for x in &mut v {
+                    *x = self.u64("tristate value")? as i64;
+                }
+                KconfigKind::Tristate {
+                    signed,
+                    no: v[0],
+                    yes: v[1],
+                    module: v[2],
+                }
+            }
+            3 => KconfigKind::Int {
+                signed: self.flag("integer signed")?,
+            },
+            4 => KconfigKind::Str,
+            t => return Err(Error::format(at, format!("kconfig kind {t}"))),
+        };
+        Ok(KconfigVar {
+            name,
+            offset,
+            size,
+            kind,
+            weak,
+        })
+    }
+
     fn flag(&mut self, what: &str) -> Result<bool, Error> {
         let at = self.pos;
         match self.u8(what)? {
@@ -471,15 +583,28 @@ impl<'a> Reader<'a> {
                 fd: word(self, "fd")?,
                 handle: self.flag("handle")?,
             },
-            2 => Step::UpdateElem {
-                map: step_ref(self, "map")?,
-                attr: blob(self, "attr")?,
-                value: if self.flag("has value")? {
+            2 => {
+                let map = step_ref(self, "map")?;
+                let attr = blob(self, "attr")?;
+                let value = if self.flag("has value")? {
                     Some(blob(self, "value")?)
                 } else {
                     None
-                },
-            },
+                };
+                let n = self.u32("kconfig count")? as usize;
+                // A kconfig variable takes at least 14 bytes.
+                self.room(n, 14, "kconfig variables")?;
+                let mut kconfig = Vec::with_capacity(n);
+                for _ in 0..n {
+                    kconfig.push(self.kconfig_var()?);
+                }
+                Step::UpdateElem {
+                    map,
+                    attr,
+                    value,
+                    kconfig,
+                }
+            }
             3 => Step::Freeze {
                 map: step_ref(self, "map")?,
                 attr: blob(self, "attr")?,
@@ -489,7 +614,7 @@ impl<'a> Reader<'a> {
                 let attr = blob(self, "attr")?;
                 let fd = word(self, "fd")?;
                 let attach_type_given = self.flag("attach type given")?;
-                let core_relos = self.u32("CO-RE relocation count")? as usize;
+                let core_applied = self.u32("CO-RE relocation count")? as usize;
                 let n = self.u32("poisoned count")? as usize;
                 // A poisoned record takes at least 9 bytes.
                 self.room(n, 9, "poisoned instructions")?;
@@ -506,7 +631,7 @@ impl<'a> Reader<'a> {
                     attr,
                     fd,
                     attach_type_given,
-                    core_relos,
+                    core_applied,
                     poisoned,
                 }
             }

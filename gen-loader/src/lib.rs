@@ -42,6 +42,23 @@
 //! loader never closes them) and pins after it ([`Side`] of each
 //! [`Step`]).
 //!
+//! # Facts of the target kernel
+//!
+//! A loader is built on one machine and run on others, so what depends on
+//! the kernel it runs on is decided there, not baked in:
+//!
+//! * **kconfig values**: the `.kconfig` map's `map_update` step carries
+//!   the layout of the object's kconfig externs (name, offset, size, C
+//!   type); the runtime computes each value from the running kernel's
+//!   configuration and version and writes it into the blob before the run;
+//! * **CO-RE relocations**: a plan may leave them to the kernel
+//!   (`LoadProg::core_relos`); the loader hands the `bpf_core_relo`
+//!   records to `BPF_PROG_LOAD` (`core_relos`, from the blob), and the
+//!   kernel relocates against its own BTF and its modules';
+//! * kernel types, kfuncs, ksyms and attach targets are looked up by the
+//!   loader on the target (`bpf_btf_find_by_name_kind`,
+//!   `bpf_kallsyms_lookup_name`).
+//!
 //! # Errors
 //!
 //! When step *k* fails, the loader jumps to one error handler that closes
@@ -55,8 +72,11 @@
 //! A loader records the oldest kernel it runs on ([`Loader::min_kernel`],
 //! the newest of [`min_kernel_features`]): 5.14 for syscall programs,
 //! `bpf_sys_bpf`, `bpf_btf_find_by_name_kind`, `bpf_sys_close` and
-//! `fd_array`; 5.16 when it uses `bpf_kallsyms_lookup_name`. The runtime
-//! checks it before anything else.
+//! `fd_array`; 5.16 when it uses `bpf_kallsyms_lookup_name`; 5.17 when it
+//! hands CO-RE relocations to the kernel (`core_relos` of `BPF_PROG_LOAD`
+//! and the kernel's CO-RE code came with 5.17); 6.0 when one of them is a
+//! `bpf_core_type_matches()` (`TYPE_MATCHES`, whose kernel side came with
+//! 6.0). The runtime checks it before anything else.
 //!
 //! # Explaining a loader
 //!

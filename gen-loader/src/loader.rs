@@ -3,7 +3,7 @@
 
 use oxbpf_asm::Insn;
 use oxbpf_btf::Kind;
-use oxbpf_plan::{CreateMap, Poisoned, Ref};
+use oxbpf_plan::{CreateMap, KconfigVar, Poisoned, Ref};
 use oxbpf_syscalls::Cmd;
 
 use crate::layout::{Blob, BlobOff, CtxOff, KernelVersion};
@@ -25,7 +25,9 @@ pub use oxbpf_plan::KFUNC_POISON;
 /// Who does what:
 ///
 /// * **the runtime, before the loader runs**: checks
-///   [`Loader::min_kernel`]; opens maps pinned by an earlier load
+///   [`Loader::min_kernel`]; writes the values of the running kernel's
+///   configuration into the `.kconfig` map's value ([`Step::UpdateElem`]
+///   with a kconfig layout); opens maps pinned by an earlier load
 ///   ([`Step::ReuseMap`]: `BPF_OBJ_GET`, which `bpf_sys_bpf` does not
 ///   offer) and writes their fds into their context words; creates one
 ///   array map per blob chunk, writes and freezes it; loads the loader
@@ -99,6 +101,10 @@ pub enum Step {
         /// for a map without value bytes): a runtime may change it before
         /// running the loader, as light skeletons set `.rodata`.
         value: Option<BlobOff>,
+        /// For the `.kconfig` map: the layout of its kconfig externs. The
+        /// runtime computes each value from the kernel it runs on and
+        /// writes them at `value` before the loader runs.
+        kconfig: Vec<KconfigVar>,
     },
     /// `BPF_MAP_UPDATE_ELEM` by the loader of a map-in-map or prog array
     /// slot, whose value is another step's fd.
@@ -137,8 +143,9 @@ pub enum Step {
         /// holds 0 both for none and for `BPF_CGROUP_INET_INGRESS`).
         attach_type_given: bool,
         /// How many CO-RE relocations the plan applied (for the trace:
-        /// they are in the instructions already).
-        core_relos: usize,
+        /// they are in the instructions already). Those it left to the
+        /// kernel are in the attributes (`core_relos`).
+        core_applied: usize,
         /// The plan's poisoned instructions and what each stood for (for
         /// the trace and for explaining a verifier refusal).
         poisoned: Vec<Poisoned>,

@@ -5,8 +5,10 @@
 mod support;
 
 use oxbpf_asm::Insn;
-use oxbpf_gen_loader::{Error, GenOptions, KernelVersion, Loader, decode, generate};
-use oxbpf_plan::{CreateMap, InsnIdx, LoadProg, Op, Patch, PatchKind, Plan, ReuseMap, UpdateElem};
+use oxbpf_gen_loader::{Error, GenOptions, KernelVersion, Loader, Step, decode, generate};
+use oxbpf_plan::{
+    CoreReloKind, CreateMap, InsnIdx, LoadProg, Op, Patch, PatchKind, Plan, ReuseMap, UpdateElem,
+};
 use oxbpf_syscalls::{MapType, ProgType};
 use support::plans::{Many, many};
 
@@ -43,8 +45,82 @@ fn eighty_maps_and_eighty_programs_round_trip() {
         "the loader uses the stack"
     );
     assert_eq!(loader.blob.chunk_count(), 1);
-    // A kallsyms lookup needs 5.16.
-    assert_eq!(loader.min_kernel, KernelVersion::new(5, 16));
+    // A kallsyms lookup needs 5.16, CO-RE relocations left to the kernel
+    // 5.17.
+    assert_eq!(loader.min_kernel, KernelVersion::new(5, 17));
+}
+
+#[test]
+fn kconfig_layouts_and_kernel_core_relos_round_trip() {
+    let plan = many(&Many {
+        maps: 2,
+        progs: 2,
+        pin: None,
+    });
+    let loader = roundtrip(&plan, &opts());
+    // The descriptor says where the .kconfig value is and how it is laid out.
+    let (value, kconfig) = loader
+        .steps
+        .iter()
+        .find_map(|s| match s {
+            Step::UpdateElem { value, kconfig, .. } if !kconfig.is_empty() => {
+                Some((*value, kconfig.clone()))
+            }
+            _ => None,
+        })
+        .expect("a kconfig step");
+    assert_eq!(kconfig, support::plans::many_kconfig());
+    assert_eq!(
+        loader.blob.range(value.unwrap(), 16).unwrap(),
+        &[0; 16],
+        "the planner's value"
+    );
+    // The records are in the blob, 16 bytes each, where the program's
+    // attributes point.
+    let Some(Op::LoadProg(p0)) = plan.ops.iter().find(|op| matches!(op, Op::LoadProg(_))) else {
+        panic!()
+    };
+    let records = oxbpf_plan::CoreRelo::encode_all(&p0.core_relos).unwrap();
+    assert_eq!(records.len(), 32);
+    assert!(
+        loader
+            .blob
+            .bytes()
+            .windows(records.len())
+            .any(|w| w == records)
+    );
+    // The trace lists them.
+    let text = decode(&loader).unwrap().to_string();
+    assert!(text.contains("kernel_core_relos 2"), "{text}");
+    assert!(
+        text.contains("core type_exists struct task_struct"),
+        "{text}"
+    );
+    assert!(text.contains("+4 CONFIG_BPF_SYSCALL: bool"), "{text}");
+}
+
+#[test]
+fn type_matches_relocations_need_linux_6_0() {
+    let mut plan = many(&Many {
+        maps: 1,
+        progs: 2,
+        pin: None,
+    });
+    for op in &mut plan.ops {
+        if let Op::LoadProg(p) = op {
+            for r in &mut p.core_relos {
+                r.kind = CoreReloKind::TypeMatches;
+            }
+        }
+    }
+    let loader = roundtrip(&plan, &opts());
+    assert_eq!(loader.min_kernel, KernelVersion::new(6, 0));
+    let features = oxbpf_gen_loader::min_kernel_features(&plan);
+    assert!(
+        features
+            .iter()
+            .any(|(what, v)| what.contains("type_matches") && *v == KernelVersion::new(6, 0))
+    );
 }
 
 #[test]
@@ -143,12 +219,12 @@ fn one_map_plan(map: CreateMap) -> Plan {
 fn what_generation_refuses() {
     // Per-CPU values depend on the target's CPU count.
     let mut plan = one_map_plan(CreateMap::new("pc", MapType::PERCPU_ARRAY, 4, 8, 1));
-    plan.push(Op::UpdateElem(UpdateElem {
-        map: oxbpf_plan::Ref(0),
-        key: vec![0; 4],
-        value: vec![0; 8],
-        flags: 0,
-    }));
+    plan.push(Op::UpdateElem(UpdateElem::new(
+        oxbpf_plan::Ref(0),
+        vec![0; 4],
+        vec![0; 8],
+        0,
+    )));
     assert!(matches!(
         generate(&plan, &opts()),
         Err(Error::Unsupported { .. })
@@ -156,12 +232,12 @@ fn what_generation_refuses() {
 
     // An element shorter than the map's: the kernel would read past it.
     let mut plan = one_map_plan(CreateMap::new("a", MapType::ARRAY, 4, 8, 1));
-    plan.push(Op::UpdateElem(UpdateElem {
-        map: oxbpf_plan::Ref(0),
-        key: vec![0; 4],
-        value: vec![0; 4],
-        flags: 0,
-    }));
+    plan.push(Op::UpdateElem(UpdateElem::new(
+        oxbpf_plan::Ref(0),
+        vec![0; 4],
+        vec![0; 4],
+        0,
+    )));
     assert!(matches!(
         generate(&plan, &opts()),
         Err(Error::InvalidStep { step: 1, .. })

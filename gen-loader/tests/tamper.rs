@@ -236,3 +236,85 @@ fn changed_instructions_never_panic_the_decoder() {
         }
     }
 }
+
+#[test]
+fn a_kconfig_layout_outside_its_value_or_on_another_step_is_refused() {
+    let (_, loader) = setup();
+    let k = loader
+        .steps
+        .iter()
+        .position(|s| matches!(s, Step::UpdateElem { kconfig, .. } if !kconfig.is_empty()))
+        .unwrap();
+    // Past the end of the value: the plan does not hold together.
+    let mut bad = loader.clone();
+    if let Step::UpdateElem { kconfig, .. } = &mut bad.steps[k] {
+        kconfig[0].offset = 14;
+    }
+    assert!(
+        matches!(decode(&bad), Err(Error::Plan(_))),
+        "{:?}",
+        decode(&bad)
+    );
+    // On the data section's update: a plan may say so (the runtime would
+    // overwrite that value too), and explain shows it.
+    let data = loader
+        .steps
+        .iter()
+        .position(|s| matches!(s, Step::UpdateElem { kconfig, .. } if kconfig.is_empty()))
+        .unwrap();
+    let mut moved = loader.clone();
+    let taken = match &mut moved.steps[k] {
+        Step::UpdateElem { kconfig, .. } => std::mem::take(kconfig),
+        _ => unreachable!(),
+    };
+    if let Step::UpdateElem { kconfig, .. } = &mut moved.steps[data] {
+        *kconfig = taken;
+    }
+    let text = decode(&moved).unwrap().to_string();
+    assert!(text.contains("kconfig 3 (values of the target)"), "{text}");
+    // In the file, a layout pointing outside the blob is refused on reading.
+    let mut far = loader.clone();
+    if let Step::UpdateElem { kconfig, .. } = &mut far.steps[k] {
+        kconfig[0].offset = u32::MAX - 8;
+    }
+    assert!(matches!(
+        Loader::from_bytes(&far.to_bytes()),
+        Err(Error::Format { .. })
+    ));
+}
+
+#[test]
+fn a_core_relo_record_off_an_instruction_boundary_is_refused() {
+    let (plan, mut loader) = setup();
+    let k = plan
+        .ops
+        .iter()
+        .position(|op| matches!(op, Op::LoadProg(p) if !p.core_relos.is_empty()))
+        .unwrap();
+    let Op::LoadProg(p) = &plan.ops[k] else {
+        unreachable!()
+    };
+    let records = oxbpf_plan::CoreRelo::encode_all(&p.core_relos).unwrap();
+    let at = loader
+        .blob
+        .bytes()
+        .windows(records.len())
+        .position(|w| w == records)
+        .unwrap();
+    let off = u32::from_ne_bytes(loader.blob.bytes()[at..at + 4].try_into().unwrap());
+    loader.blob.bytes_mut()[at..at + 4].copy_from_slice(&(off + 4).to_ne_bytes());
+    match decode(&loader) {
+        Err(Error::DecodeStep { step, what }) => {
+            assert_eq!(step, k);
+            assert!(what.contains("CO-RE relocation at byte"), "{what}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // On the boundary but at another instruction, explain shows it moved.
+    loader.blob.bytes_mut()[at..at + 4].copy_from_slice(&(off - 8).to_ne_bytes());
+    let moved = decode(&loader).unwrap();
+    let Op::LoadProg(q) = &moved.ops[k] else {
+        unreachable!()
+    };
+    assert_eq!(q.core_relos[0].insn.0 + 1, p.core_relos[0].insn.0);
+}

@@ -169,6 +169,18 @@ fn run_ops(plan: &Plan, target: &Target, pinned: &mut Vec<String>) -> Result<Exe
                             .iter()
                             .find(|x| at >= x.insn.0 && at < x.insn.0 + usize::from(x.slots))
                             .map(|x| x.what.clone().into_boxed_str())
+                            .or_else(|| {
+                                // One left to the kernel: its log says why.
+                                let n = p.core_relos.iter().position(|r| r.insn.0 == at)?;
+                                Some(
+                                    format!(
+                                        "CO-RE relocation #{n} ({:?}) applied by the kernel \
+                                         (its log says why, at \"relo #{n}\")",
+                                        p.core_relos[n].kind
+                                    )
+                                    .into_boxed_str(),
+                                )
+                            })
                     });
                     Error::Rejected {
                         op: i,
@@ -412,6 +424,9 @@ fn load_prog(p: &LoadProg, done: &Executed) -> oxbpf_syscalls::Result<ProgFd> {
         .flat_map(|l| [l.insn.0 as u32, l.file_name_off, l.line_off, l.line_col])
         .flat_map(u32::to_ne_bytes)
         .collect();
+    // CO-RE relocations left to the kernel (`Plan::validate` checked that
+    // their byte offsets fit).
+    let core_relos = oxbpf_plan::CoreRelo::encode_all(&p.core_relos).unwrap_or_default();
     let mut opts = ProgLoadOptions::new(p.prog_type, &insns, &license);
     opts.name = &p.kernel_name;
     opts.expected_attach_type = p.expected_attach_type.unwrap_or_default();
@@ -428,6 +443,10 @@ fn load_prog(p: &LoadProg, done: &Executed) -> oxbpf_syscalls::Result<ProgFd> {
         if !line_info.is_empty() {
             opts.line_info = &line_info;
             opts.line_info_rec_size = 16;
+        }
+        if !core_relos.is_empty() {
+            opts.core_relos = &core_relos;
+            opts.core_relo_rec_size = oxbpf_plan::CORE_RELO_SIZE;
         }
     }
     let mut log = VerifierLog::new();

@@ -1,5 +1,7 @@
-//! The `.kconfig` map image: kconfig externs encoded from the target
-//! kernel's configuration, each as its declared C type says.
+//! The `.kconfig` map: the layout of an object's kconfig externs, read
+//! from its BTF when planning ([`layout`]), and their values, encoded from
+//! a kernel's configuration as each declared C type says ([`image`],
+//! [`fill`]).
 //!
 //! | declared type                 | config value | stored as                    |
 //! |-------------------------------|--------------|------------------------------|
@@ -13,16 +15,33 @@
 //! `LINUX_HAS_SYSCALL_WRAPPER` and `LINUX_HAS_BPF_COOKIE`. An option the
 //! configuration does not mention is an error unless the extern is
 //! `__weak`, in which case it reads as zero.
+//!
+//! The layout is part of the plan ([`oxbpf_plan::KconfigVar`]), so the
+//! values can be computed wherever the object is loaded: by the planner
+//! for live loads, and by the light-skeleton runtime on the target for a
+//! generated loader, which carries the layout instead of the build
+//! host's values. Both use [`fill`].
 
 use oxbpf_btf::{Btf, Type, TypeId};
 use oxbpf_elf_bpf::{ExternKind, Externs};
+use oxbpf_plan::{KconfigKind, KconfigVar};
 
 use crate::error::{Error, Result};
 use crate::target::Target;
 
-/// Builds the value of the `.kconfig` map.
-pub(crate) fn image(btf: &Btf<'_>, externs: &Externs, target: &Target) -> Result<Vec<u8>> {
-    let mut out = vec![0u8; externs.kconfig_size as usize];
+/// The values a loader computes instead of reading them from the
+/// configuration.
+const COMPUTED: [&str; 3] = [
+    "LINUX_KERNEL_VERSION",
+    "LINUX_HAS_SYSCALL_WRAPPER",
+    "LINUX_HAS_BPF_COOKIE",
+];
+
+/// The layout of the `.kconfig` map: every kconfig extern of the object
+/// with its slot and how its type encodes a value. Refuses names no
+/// loader can supply and types no value can be encoded as.
+pub(crate) fn layout(btf: &Btf<'_>, externs: &Externs) -> Result<Vec<KconfigVar>> {
+    let mut out = Vec::new();
     for ext in &externs.list {
         let ExternKind::Kconfig { offset, size, ty } = ext.kind else {
             continue;
@@ -31,7 +50,102 @@ pub(crate) fn image(btf: &Btf<'_>, externs: &Externs, target: &Target) -> Result
             name: ext.name.clone(),
             reason,
         };
-        let value: Option<String> = match ext.name.as_str() {
+        if !ext.name.starts_with("CONFIG_") && !COMPUTED.contains(&ext.name.as_str()) {
+            return Err(fail(format!(
+                "{} is neither CONFIG_* nor a LINUX_* value the loader computes",
+                ext.name
+            )));
+        }
+        let var = KconfigVar {
+            name: ext.name.clone(),
+            offset,
+            size,
+            kind: kind_of(btf, ty, size).map_err(fail)?,
+            weak: ext.weak,
+        };
+        var.check().map_err(|e| fail(e.to_owned()))?;
+        out.push(var);
+    }
+    Ok(out)
+}
+
+/// How the declared type `ty` (of `size` bytes) encodes a value.
+fn kind_of(btf: &Btf<'_>, ty: TypeId, size: u32) -> Result<KconfigKind, String> {
+    let t = btf.type_by_id(ty).map_err(|e| e.to_string())?;
+    Ok(match t {
+        Type::Int(int) if int.encoding.is_bool() => KconfigKind::Bool,
+        // clang describes plain `char` as a 1-byte INT named "char", often
+        // without the CHAR encoding bit.
+        Type::Int(int)
+            if int.size == 1
+                && (int.encoding.is_char() || btf.name(ty).is_ok_and(|n| n == "char")) =>
+        {
+            KconfigKind::Char
+        }
+        Type::Enum(e) if btf.name(ty).map_err(|e| e.to_string())? == "libbpf_tristate" => {
+            let value = |wanted: &str| {
+                e.values()
+                    .find(|v| btf.string_at(v.name_off).is_ok_and(|n| n == wanted))
+                    .map(|v| v.as_i64())
+                    .ok_or_else(|| format!("enum libbpf_tristate has no {wanted}"))
+            };
+            KconfigKind::Tristate {
+                signed: e.is_signed(),
+                no: value("TRI_NO")?,
+                yes: value("TRI_YES")?,
+                module: value("TRI_MODULE")?,
+            }
+        }
+        Type::Int(int) => {
+            if size != int.size {
+                return Err(format!("integer of {} bytes in a slot of {size}", int.size));
+            }
+            KconfigKind::Int {
+                signed: int.encoding.is_signed(),
+            }
+        }
+        Type::Array(a) => {
+            let elem = btf
+                .skip_mods_and_typedefs(a.elem)
+                .map_err(|e| e.to_string())?;
+            if !matches!(btf.type_by_id(elem), Ok(Type::Int(i)) if i.size == 1) {
+                return Err("kconfig arrays must be of char".into());
+            }
+            KconfigKind::Str
+        }
+        other => {
+            return Err(format!(
+                "kconfig externs cannot have type kind {}",
+                other.kind()
+            ));
+        }
+    })
+}
+
+/// The value of a `.kconfig` map of `size` bytes holding `vars`, for
+/// `target`.
+pub(crate) fn image(vars: &[KconfigVar], size: usize, target: &Target) -> Result<Vec<u8>> {
+    let mut out = vec![0u8; size];
+    fill(vars, &mut out, target)?;
+    Ok(out)
+}
+
+/// Writes each variable's value for `target` into its slot of `value`
+/// (the `.kconfig` map's value), zeroed first: the padding and the slot of
+/// a weak option the target does not set read 0, whatever `value` held.
+pub(crate) fn fill(vars: &[KconfigVar], value: &mut [u8], target: &Target) -> Result<()> {
+    value.fill(0);
+    for var in vars {
+        let fail = |reason: String| Error::Kconfig {
+            name: var.name.clone(),
+            reason,
+        };
+        let end = var.offset as usize + var.size as usize;
+        let len = value.len();
+        let slot = value
+            .get_mut(var.offset as usize..end)
+            .ok_or_else(|| fail(format!("slot ends at byte {end}, the value has {len}")))?;
+        let text: Option<String> = match var.name.as_str() {
             "LINUX_KERNEL_VERSION" => Some(target.kernel_version_code()?.to_string()),
             "LINUX_HAS_SYSCALL_WRAPPER" => Some(yes_no(target.has_syscall_wrapper()?)),
             "LINUX_HAS_BPF_COOKIE" => Some(yes_no(target.has_bpf_cookie())),
@@ -42,77 +156,57 @@ pub(crate) fn image(btf: &Btf<'_>, externs: &Externs, target: &Target) -> Result
                 )));
             }
         };
-        let Some(value) = value else {
-            if ext.weak {
+        let Some(text) = text else {
+            if var.weak {
                 continue;
             }
             return Err(fail(
                 "the kernel configuration does not set it (declare it __weak to read 0)".into(),
             ));
         };
-        let slot = &mut out[offset as usize..(offset + size) as usize];
-        encode(btf, ty, &value, slot).map_err(fail)?;
+        encode(var.kind, &text, slot).map_err(fail)?;
     }
-    Ok(out)
+    Ok(())
 }
 
 fn yes_no(b: bool) -> String {
     if b { "y" } else { "n" }.to_owned()
 }
 
-/// Writes `value` into `slot` as the type `ty` declares.
-fn encode(btf: &Btf<'_>, ty: TypeId, value: &str, slot: &mut [u8]) -> Result<(), String> {
-    let t = btf.type_by_id(ty).map_err(|e| e.to_string())?;
-    match t {
-        Type::Int(int) if int.encoding.is_bool() => match value {
+/// Writes `value` into `slot` as `kind` says.
+fn encode(kind: KconfigKind, value: &str, slot: &mut [u8]) -> Result<(), String> {
+    match kind {
+        KconfigKind::Bool => match value {
             "y" => slot[0] = 1,
             "n" => slot[0] = 0,
             other => return Err(format!("bool from value {other:?}")),
         },
-        // clang describes plain `char` as a 1-byte INT named "char", often
-        // without the CHAR encoding bit.
-        Type::Int(int)
-            if int.size == 1
-                && (int.encoding.is_char() || btf.name(ty).is_ok_and(|n| n == "char")) =>
-        {
-            match value {
-                "y" | "n" | "m" => slot[0] = value.as_bytes()[0],
-                other => return Err(format!("char from value {other:?} (expected y, n or m)")),
-            }
-        }
-        Type::Enum(e) if btf.name(ty).map_err(|e| e.to_string())? == "libbpf_tristate" => {
-            let wanted = match value {
-                "y" => "TRI_YES",
-                "n" => "TRI_NO",
-                "m" => "TRI_MODULE",
+        KconfigKind::Char => match value {
+            "y" | "n" | "m" => slot[0] = value.as_bytes()[0],
+            other => return Err(format!("char from value {other:?} (expected y, n or m)")),
+        },
+        KconfigKind::Tristate {
+            signed,
+            no,
+            yes,
+            module,
+        } => {
+            let v = match value {
+                "y" => yes,
+                "n" => no,
+                "m" => module,
                 other => return Err(format!("tristate from value {other:?}")),
             };
-            let v = e
-                .values()
-                .find(|v| btf.string_at(v.name_off).is_ok_and(|n| n == wanted))
-                .ok_or_else(|| format!("enum libbpf_tristate has no {wanted}"))?;
-            write_int(slot, v.value(), e.is_signed())?;
+            write_int(slot, i128::from(v), signed)?;
         }
-        Type::Int(int) => {
+        KconfigKind::Int { signed } => {
             let n = parse_number(value).ok_or_else(|| format!("integer from value {value:?}"))?;
-            if slot.len() != int.size as usize {
-                return Err(format!(
-                    "integer of {} bytes in a slot of {}",
-                    int.size,
-                    slot.len()
-                ));
-            }
-            write_int(slot, n, int.encoding.is_signed())?;
+            write_int(slot, n, signed)?;
         }
-        Type::Array(a) => {
-            let elem = btf
-                .skip_mods_and_typedefs(a.elem)
-                .map_err(|e| e.to_string())?;
-            let is_char = matches!(btf.type_by_id(elem), Ok(Type::Int(i)) if i.size == 1);
+        KconfigKind::Str => {
             let text = value
                 .strip_prefix('"')
                 .and_then(|v| v.strip_suffix('"'))
-                .filter(|_| is_char)
                 .ok_or_else(|| {
                     format!("char array from value {value:?} (expected a quoted string)")
                 })?;
@@ -124,12 +218,6 @@ fn encode(btf: &Btf<'_>, ty: TypeId, value: &str, slot: &mut [u8]) -> Result<(),
                 ));
             }
             slot[..text.len()].copy_from_slice(text.as_bytes());
-        }
-        other => {
-            return Err(format!(
-                "kconfig externs cannot have type kind {}",
-                other.kind()
-            ));
         }
     }
     Ok(())
@@ -192,8 +280,9 @@ mod tests {
 
     fn enc(bytes: &[u8], id: TypeId, value: &str, len: usize) -> Result<Vec<u8>, String> {
         let btf = Btf::parse(bytes).unwrap();
+        let kind = kind_of(&btf, id, len as u32)?;
         let mut slot = vec![0; len];
-        encode(&btf, id, value, &mut slot).map(|()| slot)
+        encode(kind, value, &mut slot).map(|()| slot)
     }
 
     #[test]
@@ -247,5 +336,46 @@ mod tests {
             "no room for the NUL"
         );
         assert!(enc(&b, id, "abc", 8).is_err(), "unquoted");
+    }
+
+    #[test]
+    fn fill_overwrites_every_slot_and_zeroes_absent_weak_ones() {
+        let mut target = Target::live();
+        target.set_kconfig(oxbpf_syscalls::KernelConfig::parse(
+            "CONFIG_HZ=300\nCONFIG_X=y\n",
+            std::path::Path::new("fake"),
+        ));
+        let var = |name: &str, offset, size, kind, weak| KconfigVar {
+            name: name.into(),
+            offset,
+            size,
+            kind,
+            weak,
+        };
+        let vars = [
+            var("CONFIG_HZ", 0, 4, KconfigKind::Int { signed: true }, false),
+            var("CONFIG_X", 4, 1, KconfigKind::Bool, false),
+            var(
+                "CONFIG_ABSENT",
+                8,
+                8,
+                KconfigKind::Int { signed: false },
+                true,
+            ),
+        ];
+        let mut value = vec![0xaa; 16];
+        fill(&vars, &mut value, &target).unwrap();
+        assert_eq!(value[..4], 300i32.to_ne_bytes());
+        assert_eq!(value[4], 1);
+        assert_eq!(value[5..8], [0; 3], "padding");
+        assert_eq!(value[8..], [0; 8]);
+        let mut strict = vars.clone();
+        strict[2].weak = false;
+        assert!(matches!(
+            fill(&strict, &mut value, &target),
+            Err(Error::Kconfig { name, .. }) if name == "CONFIG_ABSENT"
+        ));
+        let mut short = vec![0; 6];
+        assert!(fill(&vars, &mut short, &target).is_err());
     }
 }

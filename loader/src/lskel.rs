@@ -7,9 +7,13 @@
 //! ```
 //!
 //! What the loader program cannot do, the runtime does (see
-//! [`oxbpf_gen_loader::Loader`]): it opens maps pinned by an earlier load
-//! before the run and passes their fds in the context, and it pins maps
-//! after the run. Any failure closes everything and removes the pins this
+//! [`oxbpf_gen_loader::Loader`]): it computes the values of the object's
+//! kconfig externs from the running kernel (its configuration, version,
+//! and the `LINUX_*` facts, with the same code as live loads) and writes
+//! them into the blob where the `.kconfig` map's value is, so a loader
+//! generated elsewhere gets this kernel's values; it opens maps pinned by
+//! an earlier load before the run and passes their fds in the context,
+//! and it pins maps after the run. Any failure closes everything and removes the pins this
 //! load made; a failure inside the loader has been cleaned up by the
 //! loader itself, which reports the step and errno.
 //!
@@ -23,10 +27,12 @@
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
+use std::borrow::Cow;
+
 use oxbpf_gen_loader::{
-    Failure, KernelVersion, LOADER_LICENSE, LOADER_NAME, Loader, Side, Step, ctx,
+    Blob, Failure, KernelVersion, LOADER_LICENSE, LOADER_NAME, Loader, Side, Step, ctx,
 };
-use oxbpf_plan::{CreateMap, Plan};
+use oxbpf_plan::{CreateMap, Op, Plan};
 use oxbpf_syscalls::attr::{obj_name, prog_flags};
 use oxbpf_syscalls::{
     AttachType, Cmd, CreatedFd, Errno, MapCreateAttr, MapFd, MapType, ProgLoadAttr,
@@ -220,10 +226,70 @@ fn check_kernel(need: KernelVersion) -> Result<()> {
     Ok(())
 }
 
+/// The blob with the running kernel's kconfig values written where each
+/// `.kconfig` update's value is (the blob itself when there is none).
+fn blob_for_this_kernel<'a>(loader: &'a Loader, target: &Target) -> Result<Cow<'a, Blob>> {
+    let mut blob = Cow::Borrowed(&loader.blob);
+    for (k, step) in loader.steps.iter().enumerate() {
+        let Step::UpdateElem { value, kconfig, .. } = step else {
+            continue;
+        };
+        if kconfig.is_empty() {
+            continue;
+        }
+        let start = value
+            .map(|v| v.index())
+            .ok_or_else(|| Error::LoaderProtocol {
+                what: format!("step %{k} has a kconfig layout but no value"),
+            })?;
+        let end = kconfig
+            .iter()
+            .map(|v| v.offset as usize + v.size as usize)
+            .max()
+            .unwrap_or(0);
+        let bytes = blob.to_mut().bytes_mut();
+        let len = bytes.len();
+        let value = bytes
+            .get_mut(start..start + end)
+            .ok_or_else(|| Error::LoaderProtocol {
+                what: format!(
+                    "step %{k}: kconfig values up to byte {} of a {len}-byte blob",
+                    start + end
+                ),
+            })?;
+        crate::kconfig::fill(kconfig, value, target)?;
+        log::debug!(
+            target: "oxbpf::lskel",
+            "{}: step %{k}: {} kconfig values of this kernel",
+            loader.object,
+            kconfig.len()
+        );
+    }
+    Ok(blob)
+}
+
+/// The same kconfig values written into a plan's `.kconfig` updates (for a
+/// replay with the live executor).
+fn fill_plan_kconfig(ops: &mut [Op], target: &Target) -> Result<()> {
+    for op in ops {
+        if let Op::UpdateElem(u) = op {
+            if !u.kconfig.is_empty() {
+                crate::kconfig::fill(&u.kconfig, &mut u.value, target)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 fn run_steps(loader: &Loader, plan: Option<&Plan>, pinned: &mut Vec<String>) -> Result<Executed> {
     let n = loader.steps.len();
     let mut slots: Vec<Option<Created>> = (0..n).map(|_| None).collect();
     let mut ctx = vec![0u8; loader.ctx_size as usize];
+
+    // First the values of this kernel's configuration: a missing option
+    // fails the load before anything exists.
+    let target = Target::live();
+    let blob = blob_for_this_kernel(loader, &target)?;
 
     // Before: maps pinned by an earlier load, into their words.
     for (k, step) in loader.steps.iter().enumerate() {
@@ -234,10 +300,10 @@ fn run_steps(loader: &Loader, plan: Option<&Plan>, pinned: &mut Vec<String>) -> 
         }
     }
 
-    let (retval, fds, owners) = run_loader(loader, &mut ctx)?;
+    let (retval, fds, owners) = run_loader(loader, &blob, &mut ctx)?;
     if let Some(failure) = Failure::from_retval(retval) {
         drop(fds);
-        return Err(failed_step(loader, plan, failure, &ctx));
+        return Err(failed_step(loader, plan, failure, &ctx, &target));
     }
 
     // The fds the loader created, by step, typed by the kernel.
@@ -314,10 +380,11 @@ enum Adopt {
 #[allow(clippy::type_complexity)]
 fn run_loader(
     loader: &Loader,
+    blob: &Blob,
     ctx: &mut [u8],
 ) -> Result<(u32, Vec<CreatedFd>, Vec<(usize, Adopt)>)> {
-    let mut chunks = Vec::with_capacity(loader.blob.chunk_count());
-    for (i, (_, bytes)) in loader.blob.chunks().enumerate() {
+    let mut chunks = Vec::with_capacity(blob.chunk_count());
+    for (i, (_, bytes)) in blob.chunks().enumerate() {
         let what = || format!("generated loader {}: blob chunk {i}", loader.object);
         let len = u32::try_from(bytes.len()).map_err(|_| Error::LoaderProtocol {
             what: format!("{}: {} bytes", what(), bytes.len()),
@@ -382,7 +449,13 @@ fn put_word(ctx: &mut [u8], word: oxbpf_gen_loader::CtxOff, v: i32) {
 
 /// The error of a failed loader run: step `k` failed with `errno`, and the
 /// loader has closed what it created.
-fn failed_step(loader: &Loader, plan: Option<&Plan>, f: Failure, ctx: &[u8]) -> Error {
+fn failed_step(
+    loader: &Loader,
+    plan: Option<&Plan>,
+    f: Failure,
+    ctx: &[u8],
+    target: &Target,
+) -> Error {
     let k = f.step as usize;
     let errno = Errno::from_raw_os_error(f.errno as i32);
     let (step_word, errno_word) = (
@@ -424,7 +497,7 @@ fn failed_step(loader: &Loader, plan: Option<&Plan>, f: Failure, ctx: &[u8]) -> 
                     errno,
                 },
             };
-            diagnose(loader, plan, k).unwrap_or(bare)
+            diagnose(loader, plan, k, target).unwrap_or(bare)
         }
         _ => Error::Step {
             op: k,
@@ -438,9 +511,10 @@ fn failed_step(loader: &Loader, plan: Option<&Plan>, f: Failure, ctx: &[u8]) -> 
 }
 
 /// Replays the plan up to step `k` with the live executor to get the
-/// kernel's log for a load the loader saw fail. `None` unless the replay
-/// fails at the same step.
-fn diagnose(loader: &Loader, plan: Option<&Plan>, k: usize) -> Option<Error> {
+/// kernel's log for a load the loader saw fail, with the kconfig values
+/// the loader had (the verifier prunes code on them). `None` unless the
+/// replay fails at the same step.
+fn diagnose(loader: &Loader, plan: Option<&Plan>, k: usize, target: &Target) -> Option<Error> {
     let decoded;
     let plan = match plan {
         Some(p) => p,
@@ -449,11 +523,12 @@ fn diagnose(loader: &Loader, plan: Option<&Plan>, k: usize) -> Option<Error> {
             &decoded
         }
     };
-    let prefix = Plan {
+    let mut prefix = Plan {
         object: plan.object.clone(),
         ops: plan.ops.get(..=k)?.to_vec(),
     };
-    match crate::exec::run(&prefix, &Target::live()) {
+    fill_plan_kconfig(&mut prefix.ops, target).ok()?;
+    match crate::exec::run(&prefix, target) {
         Err(e @ (Error::Rejected { op, .. } | Error::Step { op, .. })) if op == k => Some(e),
         Err(e) => {
             log::warn!(target: "oxbpf::lskel", "replaying step %{k} live failed differently: {e}");

@@ -8,6 +8,7 @@ use oxbpf_syscalls::{AttachType, MapType, ProgType};
 
 use crate::error::{Error, Result};
 use crate::object::Object;
+use crate::planner::Mode;
 use crate::target::Target;
 
 /// A BPF object read from its ELF file and open for configuration; nothing
@@ -25,6 +26,7 @@ pub struct OpenObject {
     pub(crate) pin_root: PathBuf,
     pub(crate) core_btf: Option<PathBuf>,
     pub(crate) btf_features: Option<oxbpf_btf::BtfFeatures>,
+    pub(crate) kconfig: Option<oxbpf_syscalls::KernelConfig>,
     /// Write every initialized data section's image at load, even one of
     /// zeros (which the kernel's zeroed map already holds): a light
     /// skeleton sets them in the loader's blob before load.
@@ -89,6 +91,7 @@ impl OpenObject {
             pin_root: DEFAULT_PIN_ROOT.into(),
             core_btf: None,
             btf_features: None,
+            kconfig: None,
             write_zero_data: false,
         })
     }
@@ -112,6 +115,10 @@ impl OpenObject {
 
     /// Resolves CO-RE relocations against the BTF in `path` instead of the
     /// running kernel's (e.g. a btfhub file for a kernel without BTF).
+    ///
+    /// Generated loaders ([`OpenObject::loader_plan`]) then relocate when
+    /// they are generated, against this file, instead of leaving the
+    /// relocations to the kernel they run on.
     pub fn set_core_btf(&mut self, path: impl Into<PathBuf>) -> &mut Self {
         self.core_btf = Some(path.into());
         self
@@ -124,6 +131,25 @@ impl OpenObject {
     pub fn assume_btf_features(&mut self, features: oxbpf_btf::BtfFeatures) -> &mut Self {
         self.btf_features = Some(features);
         self
+    }
+
+    /// Plans for a kernel built with `config` instead of reading the
+    /// running kernel's (`/proc/config.gz`, `/boot/config-*`): the
+    /// `.kconfig` map of a live load holds its values. A generated loader
+    /// ignores it: its runtime reads the configuration of the kernel it
+    /// runs on.
+    pub fn assume_kconfig(&mut self, config: oxbpf_syscalls::KernelConfig) -> &mut Self {
+        self.kconfig = Some(config);
+        self
+    }
+
+    /// The target the plans of this object are built for.
+    pub(crate) fn target(&self) -> Target {
+        let mut target = Target::live_with(self.core_btf.as_deref(), self.btf_features);
+        if let Some(config) = &self.kconfig {
+            target.set_kconfig(config.clone());
+        }
+        target
     }
 
     /// The programs, in the order of the object file.
@@ -183,18 +209,29 @@ impl OpenObject {
     /// will ask the kernel, in order. Reads kernel facts (possible CPUs,
     /// vmlinux BTF when a program needs it) but creates nothing.
     pub fn plan(&self) -> Result<Plan> {
-        crate::planner::build(
-            self,
-            &Target::live_with(self.core_btf.as_deref(), self.btf_features),
-        )
+        crate::planner::build(self, &self.target(), Mode::Live)
+    }
+
+    /// The load plan a generated loader of this object executes
+    /// ([`crate::gen_loader::generate`] compiles it; `oxbpf gen loader`
+    /// writes it): like [`OpenObject::plan`], but what depends on the
+    /// kernel the loader will run on is left to that kernel. Its CO-RE
+    /// relocations are handed to the kernel (`core_relos`, Linux 5.17),
+    /// which applies them against its own BTF, unless a CO-RE BTF file is
+    /// set ([`OpenObject::set_core_btf`]); the `.kconfig` update carries
+    /// the layout of the kconfig externs and zeros, and the light-skeleton
+    /// runtime writes the running kernel's values in before the loader
+    /// runs.
+    pub fn loader_plan(&self) -> Result<Plan> {
+        crate::planner::build(self, &self.target(), Mode::Loader)
     }
 
     /// Loads the object into the running kernel: builds the plan and runs
     /// it with the live executor. On failure, every kernel object created
     /// so far is closed before the error returns.
     pub fn load(self) -> Result<Object> {
-        let target = Target::live_with(self.core_btf.as_deref(), self.btf_features);
-        let (plan, layout) = crate::planner::build_with_layout(&self, &target)?;
+        let target = self.target();
+        let (plan, layout) = crate::planner::build_with_layout(&self, &target, Mode::Live)?;
         let executed = crate::exec::run(&plan, &target)?;
         Object::new(self, &layout, executed)
     }
@@ -202,14 +239,16 @@ impl OpenObject {
 
 impl OpenObject {
     /// Loads the object through a generated loader instead of making the
-    /// `bpf()` calls itself: builds the plan for the running kernel,
-    /// compiles it into a loader program ([`crate::gen_loader`]) and runs
-    /// it with the light-skeleton runtime ([`crate::LightSkeleton`]). The
-    /// result is the same [`Object`] as [`OpenObject::load`]'s; on
-    /// failure, everything created is closed.
+    /// `bpf()` calls itself: builds the plan a loader executes
+    /// ([`OpenObject::loader_plan`]), compiles it into a loader program
+    /// ([`crate::gen_loader`]) and runs it with the light-skeleton runtime
+    /// ([`crate::LightSkeleton`]), which fills in the kconfig values; the
+    /// kernel applies the CO-RE relocations. The result is the same
+    /// [`Object`] as [`OpenObject::load`]'s; on failure, everything
+    /// created is closed.
     pub fn load_via_loader(self) -> Result<Object> {
-        let target = Target::live_with(self.core_btf.as_deref(), self.btf_features);
-        let (plan, layout) = crate::planner::build_with_layout(&self, &target)?;
+        let target = self.target();
+        let (plan, layout) = crate::planner::build_with_layout(&self, &target, Mode::Loader)?;
         let loader = oxbpf_gen_loader::generate(&plan, &oxbpf_gen_loader::GenOptions::default())?;
         let executed = crate::lskel::run(&loader, Some(&plan))?;
         Object::new(self, &layout, executed)

@@ -2,7 +2,7 @@
 //! loading. Each step is one function; none of them makes a `bpf()` call.
 
 use oxbpf_asm::Insn;
-use oxbpf_btf::{Btf, BtfExt, Kind};
+use oxbpf_btf::{Btf, BtfExt, Kind, Type};
 use std::path::Path;
 
 use std::collections::HashMap;
@@ -12,9 +12,9 @@ use oxbpf_elf_bpf::{
     Relocation, StructOps,
 };
 use oxbpf_plan::{
-    CreateMap, FindBtfId, FindKsym, Freeze, FuncInfo, InsnIdx, LineInfo, LoadBtf, LoadProg,
-    MapArena, Op, Patch, PatchKind, Pin, Plan, Poisoned, Produces, Ref, ReuseMap, SetFd,
-    StructOpsValue, UpdateElem,
+    CoreRelo, CoreReloKind, CreateMap, FindBtfId, FindKsym, Freeze, FuncInfo, InsnIdx, LineInfo,
+    LoadBtf, LoadProg, MapArena, Op, Patch, PatchKind, Pin, Plan, Poisoned, Produces, Ref,
+    ReuseMap, SetFd, StructOpsValue, UpdateElem,
 };
 use oxbpf_reloc::{CandidateCache, CoreRelocator, Placed, link_program};
 use oxbpf_syscalls::{AttachType, MapType, ProgType};
@@ -58,9 +58,23 @@ pub(crate) struct Layout {
     pub(crate) arena_globals: Option<(usize, u64)>,
 }
 
+/// Who the plan is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// The live executor, on the kernel the target describes: CO-RE
+    /// relocations applied and kconfig values computed here.
+    Live,
+    /// A generated loader, run on kernels not known yet: CO-RE relocations
+    /// left to the kernel (`core_relos`, unless the object names a CO-RE
+    /// BTF file to relocate against), kconfig values left to the runtime
+    /// (the `.kconfig` update carries the layout and zeros).
+    Loader,
+}
+
 struct Builder<'a> {
     obj: &'a OpenObject,
     target: &'a Target,
+    mode: Mode,
     btf_ext: Option<BtfExt<'a>>,
     plan: Plan,
     layout: Layout,
@@ -88,12 +102,16 @@ enum LookupKind {
 }
 
 /// Builds the plan of `obj` for `target`.
-pub(crate) fn build(obj: &OpenObject, target: &Target) -> Result<Plan> {
-    build_with_layout(obj, target).map(|(plan, _)| plan)
+pub(crate) fn build(obj: &OpenObject, target: &Target, mode: Mode) -> Result<Plan> {
+    build_with_layout(obj, target, mode).map(|(plan, _)| plan)
 }
 
 /// Builds the plan and says which `Ref` stands for which map and program.
-pub(crate) fn build_with_layout(obj: &OpenObject, target: &Target) -> Result<(Plan, Layout)> {
+pub(crate) fn build_with_layout(
+    obj: &OpenObject,
+    target: &Target,
+    mode: Mode,
+) -> Result<(Plan, Layout)> {
     let elf = &obj.elf;
     if elf.endian != host_endian() {
         return Err(Error::Unsupported {
@@ -114,6 +132,7 @@ pub(crate) fn build_with_layout(obj: &OpenObject, target: &Target) -> Result<(Pl
     let mut b = Builder {
         obj,
         target,
+        mode,
         btf_ext,
         plan: Plan::new(&obj.name),
         layout: Layout::default(),
@@ -349,12 +368,12 @@ impl Builder<'_> {
             if settable || section.bytes.iter().any(|&b| b != 0) {
                 let mut value = section.bytes.clone();
                 value.resize(size.max(1) as usize, 0);
-                self.plan.push(Op::UpdateElem(UpdateElem {
+                self.plan.push(Op::UpdateElem(UpdateElem::new(
                     map,
-                    key: 0u32.to_ne_bytes().to_vec(),
+                    0u32.to_ne_bytes().to_vec(),
                     value,
-                    flags: 0,
-                }));
+                    0,
+                )));
             }
             if section.kind == DataKind::Rodata {
                 self.plan.push(Op::Freeze(Freeze { map }));
@@ -419,7 +438,8 @@ impl Builder<'_> {
     }
 
     /// Step 4: the `.kconfig` map, holding the target's values of the
-    /// object's kconfig externs; frozen once written.
+    /// object's kconfig externs (for a generated loader, zeros and the
+    /// layout the runtime fills on the target); frozen once written.
     fn create_kconfig_map(&mut self) -> Result<()> {
         let externs = &self.obj.elf.externs;
         if externs.kconfig_size == 0 {
@@ -428,7 +448,12 @@ impl Builder<'_> {
         let btf = self
             .btf()
             .ok_or_else(|| Error::InvalidArgument("kconfig externs without BTF".into()))?;
-        let value = crate::kconfig::image(btf, externs, self.target)?;
+        let vars = crate::kconfig::layout(btf, externs)?;
+        let size = externs.kconfig_size as usize;
+        let value = match self.mode {
+            Mode::Live => crate::kconfig::image(&vars, size, self.target)?,
+            Mode::Loader => vec![0; size],
+        };
         let name = data_map_name(&self.obj.name, KCONFIG_SECTION);
         let mut create = CreateMap::new(&name, MapType::ARRAY, 4, externs.kconfig_size, 1);
         create.map_flags = BPF_F_MMAPABLE | BPF_F_RDONLY_PROG;
@@ -441,12 +466,9 @@ impl Builder<'_> {
             }
         }
         let map = self.plan.push(Op::CreateMap(create));
-        self.plan.push(Op::UpdateElem(UpdateElem {
-            map,
-            key: 0u32.to_ne_bytes().to_vec(),
-            value,
-            flags: 0,
-        }));
+        let mut update = UpdateElem::new(map, 0u32.to_ne_bytes().to_vec(), value, 0);
+        update.kconfig = vars;
+        self.plan.push(Op::UpdateElem(update));
         self.plan.push(Op::Freeze(Freeze { map }));
         self.layout.kconfig = Some(map);
         Ok(())
@@ -625,6 +647,17 @@ impl Builder<'_> {
                     load.line_info.extend(lines);
                 }
             }
+            if !load.core_relos.is_empty()
+                && (load.btf.is_none() || (load.func_info.is_empty() && load.line_info.is_empty()))
+            {
+                return Err(Error::Unsupported {
+                    what: "handing CO-RE relocations to the kernel for a program loaded without \
+                           BTF func_info or line_info (the kernel applies core_relos only with \
+                           them; OpenObject::set_core_btf relocates when planning instead)"
+                        .into(),
+                    site: format!("program {}", load.name),
+                });
+            }
             let r = self.plan.push(Op::LoadProg(load));
             self.layout.programs.push(Some(r));
         }
@@ -691,7 +724,11 @@ impl Builder<'_> {
     }
 
     /// Applies the CO-RE relocations of every function of a linked
-    /// program against the target's BTF (read only if some exist).
+    /// program against the target's BTF (read only if some exist); for a
+    /// generated loader, hands them to the kernel instead, at their
+    /// instructions in the linked program, with the type ids and string
+    /// offsets of the object's BTF, which the loaded BTF keeps
+    /// (sanitization rewrites records one for one and keeps the strings).
     fn relocate_core(&mut self, functions: &[Placed], load: &mut LoadProg) -> Result<()> {
         let (Some(ext), Some(local)) = (&self.btf_ext, self.obj.elf.btf.as_ref()) else {
             return Ok(());
@@ -717,6 +754,18 @@ impl Builder<'_> {
         if relos.is_empty() {
             return Ok(());
         }
+        if self.mode == Mode::Loader && self.obj.core_btf.is_none() {
+            for (i, r) in relos {
+                self.check_kernel_relo(local, &load.insns, i, &r, &load.name)?;
+                load.core_relos.push(CoreRelo {
+                    insn: InsnIdx(i),
+                    type_id: r.type_id.0,
+                    access_str_off: r.access_str_off,
+                    kind: r.kind,
+                });
+            }
+            return Ok(());
+        }
         let target = self.target.core_btf()?;
         let applied = CoreRelocator::new(local, target, &mut self.core_cache)
             .relocate(&mut load.insns, relos)
@@ -724,7 +773,7 @@ impl Builder<'_> {
                 program: load.name.clone(),
                 source: Box::new(source),
             })?;
-        load.core_relos = applied.len();
+        load.core_applied = applied.len();
         for a in applied.iter().filter(|a| a.is_poisoned()) {
             let slots = match a.patch {
                 oxbpf_reloc::Patch::Poisoned { slots } => slots,
@@ -736,6 +785,62 @@ impl Builder<'_> {
                 slots,
                 what: a.failure_report(None).to_string(),
             });
+        }
+        Ok(())
+    }
+
+    /// Refuses a CO-RE relocation the kernel would refuse whatever its BTF:
+    /// a kind newer than this loader, and the value of an unsigned 32-bit
+    /// enumerator of bit 31 set on an `ld_imm64`, where clang writes the
+    /// value zero-extended but the kernel's CO-RE code sign-extends the
+    /// local value it checks the instruction against.
+    fn check_kernel_relo(
+        &self,
+        local: &Btf<'_>,
+        insns: &[Insn],
+        i: usize,
+        r: &oxbpf_btf::CoreRelo,
+        program: &str,
+    ) -> Result<()> {
+        let unsupported = |what: String| Error::Unsupported {
+            what,
+            site: format!("program {program} instruction {i}"),
+        };
+        if let CoreReloKind::Other(kind) = r.kind {
+            return Err(unsupported(format!(
+                "handing a CO-RE relocation of kind {kind}, unknown to this loader, to the kernel"
+            )));
+        }
+        if r.kind != CoreReloKind::EnumvalValue {
+            return Ok(());
+        }
+        let (Some(insn), Some(next)) = (insns.get(i), insns.get(i + 1)) else {
+            return Ok(());
+        };
+        if !insn.is_ld_imm64() {
+            return Ok(());
+        }
+        let imm = u64::from(insn.imm as u32) | (u64::from(next.imm as u32) << 32);
+        let ty = local.skip_mods_and_typedefs(r.type_id).ok();
+        let Some(Type::Enum(e)) = ty.and_then(|t| local.type_by_id(t).ok()) else {
+            return Ok(());
+        };
+        let index = local
+            .string_at(r.access_str_off)
+            .ok()
+            .and_then(|s| s.parse::<usize>().ok());
+        let Some(v) = index.and_then(|n| e.value(n)) else {
+            return Ok(());
+        };
+        let low = v.as_u64() as u32;
+        if !e.is_signed() && low >= 0x8000_0000 && imm == u64::from(low) {
+            let name = local.string_at(v.name_off).unwrap_or("?");
+            return Err(unsupported(format!(
+                "relocating the value of enumerator {name} ({low:#x}, unsigned, bit 31 set) \
+                 in the kernel (its CO-RE code sign-extends the local value and refuses the \
+                 ld_imm64 that clang wrote zero-extended; OpenObject::set_core_btf relocates \
+                 when planning instead)"
+            )));
         }
         Ok(())
     }

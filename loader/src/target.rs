@@ -91,6 +91,12 @@ impl Target {
         Ok(self.vmlinux.get_or_init(|| btf))
     }
 
+    /// Plans for a kernel built with `config` instead of reading the
+    /// running kernel's.
+    pub(crate) fn set_kconfig(&mut self, config: KernelConfig) {
+        self.kconfig = OnceCell::from(config);
+    }
+
     /// The kernel's build configuration, read on first use.
     pub(crate) fn kconfig(&self) -> Result<&KernelConfig> {
         if let Some(c) = self.kconfig.get() {

@@ -7,14 +7,14 @@
 
 use core::fmt::{self, Display, Formatter};
 
-use crate::{Op, PatchKind, Plan, Produces};
+use crate::{CoreRelo, CoreReloKind, KconfigKind, KconfigVar, Op, PatchKind, Plan, Produces};
 
 impl Display for Plan {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         writeln!(f, "plan {}", self.object)?;
         for (i, op) in self.ops.iter().enumerate() {
             write!(f, "  %{i} = {:<11} ", op.mnemonic())?;
-            write_op(f, op)?;
+            write_op(f, self, op)?;
             writeln!(f)?;
         }
         let owned: Vec<String> = self
@@ -32,12 +32,12 @@ impl Display for Plan {
     }
 }
 
-fn write_op(f: &mut Formatter<'_>, op: &Op) -> fmt::Result {
+fn write_op(f: &mut Formatter<'_>, plan: &Plan, op: &Op) -> fmt::Result {
     match op {
         Op::LoadBtf(b) => write!(f, "{} bytes", b.data.len()),
         Op::ReuseMap(r) => {
             write!(f, "{:?} if compatible with ", r.path)?;
-            write_op(f, &Op::CreateMap(r.expect.clone()))
+            write_op(f, plan, &Op::CreateMap(r.expect.clone()))
         }
         Op::Pin(p) => write!(f, "{} at {:?}", p.object, p.path),
         Op::FindBtfId(b) => {
@@ -100,6 +100,12 @@ fn write_op(f: &mut Formatter<'_>, op: &Op) -> fmt::Result {
             if u.flags != 0 {
                 write!(f, " flags {:#x}", u.flags)?;
             }
+            if !u.kconfig.is_empty() {
+                write!(f, " kconfig {} (values of the target)", u.kconfig.len())?;
+            }
+            for var in &u.kconfig {
+                write_kconfig(f, var)?;
+            }
             Ok(())
         }
         Op::Freeze(z) => write!(f, "{}", z.map),
@@ -142,8 +148,11 @@ fn write_op(f: &mut Formatter<'_>, op: &Op) -> fmt::Result {
                     p.line_info.len()
                 )?;
             }
-            if p.core_relos > 0 {
-                write!(f, " core_relos {}", p.core_relos)?;
+            if p.core_applied > 0 {
+                write!(f, " core_relos {}", p.core_applied)?;
+            }
+            if !p.core_relos.is_empty() {
+                write!(f, " kernel_core_relos {}", p.core_relos.len())?;
             }
             for poisoned in &p.poisoned {
                 write!(
@@ -151,6 +160,18 @@ fn write_op(f: &mut Formatter<'_>, op: &Op) -> fmt::Result {
                     "\n         insn {}: poisoned: {}",
                     poisoned.insn, poisoned.what
                 )?;
+            }
+            if !p.core_relos.is_empty() {
+                // Name the types and access strings when the program's
+                // BTF is at hand and readable.
+                let data = match p.btf.and_then(|r| plan.op(r)) {
+                    Some(Op::LoadBtf(b)) => Some(&b.data[..]),
+                    _ => None,
+                };
+                let btf = data.and_then(|d| oxbpf_btf::Btf::parse(d).ok());
+                for r in &p.core_relos {
+                    write_core_relo(f, btf.as_ref(), r)?;
+                }
             }
             for patch in &p.patches {
                 write!(f, "\n         insn {}: ", patch.insn)?;
@@ -167,6 +188,84 @@ fn write_op(f: &mut Formatter<'_>, op: &Op) -> fmt::Result {
             Ok(())
         }
     }
+}
+
+/// `+offset NAME: kind`, one kconfig variable on its own line.
+fn write_kconfig(f: &mut Formatter<'_>, var: &KconfigVar) -> fmt::Result {
+    write!(f, "\n         +{} {}: ", var.offset, var.name)?;
+    match var.kind {
+        KconfigKind::Bool => f.write_str("bool")?,
+        KconfigKind::Char => f.write_str("char")?,
+        KconfigKind::Tristate {
+            signed,
+            no,
+            yes,
+            module,
+        } => write!(
+            f,
+            "tristate {}{} (n {no} y {yes} m {module})",
+            if signed { "s" } else { "u" },
+            var.size * 8
+        )?,
+        KconfigKind::Int { signed } => {
+            write!(f, "{}{}", if signed { "s" } else { "u" }, var.size * 8)?
+        }
+        KconfigKind::Str => write!(f, "char[{}]", var.size)?,
+    }
+    if var.weak {
+        f.write_str(" (weak)")?;
+    }
+    Ok(())
+}
+
+/// One kernel CO-RE relocation: its kind, root type and access string.
+fn write_core_relo(
+    f: &mut Formatter<'_>,
+    btf: Option<&oxbpf_btf::Btf<'_>>,
+    r: &CoreRelo,
+) -> fmt::Result {
+    write!(
+        f,
+        "\n         insn {}: core {} ",
+        r.insn,
+        relo_kind_name(r.kind)
+    )?;
+    let id = oxbpf_btf::TypeId(r.type_id);
+    let root = btf.and_then(|b| {
+        let kind = b.type_by_id(id).ok()?.kind();
+        let name = b.name(id).ok()?;
+        Some((kind, name))
+    });
+    match root {
+        Some((kind, "")) => write!(f, "{kind} <anon> [{}]", r.type_id)?,
+        Some((kind, name)) => write!(f, "{kind} {name} [{}]", r.type_id)?,
+        None => write!(f, "type [{}]", r.type_id)?,
+    }
+    match btf.and_then(|b| b.string_at(r.access_str_off).ok()) {
+        Some(access) => write!(f, " {access:?}"),
+        None => write!(f, " access_str_off {}", r.access_str_off),
+    }
+}
+
+/// The name of a relocation kind as the trace prints it.
+fn relo_kind_name(kind: CoreReloKind) -> String {
+    let name = match kind {
+        CoreReloKind::FieldByteOffset => "field_byte_offset",
+        CoreReloKind::FieldByteSize => "field_byte_size",
+        CoreReloKind::FieldExists => "field_exists",
+        CoreReloKind::FieldSigned => "field_signed",
+        CoreReloKind::FieldLshiftU64 => "field_lshift_u64",
+        CoreReloKind::FieldRshiftU64 => "field_rshift_u64",
+        CoreReloKind::TypeIdLocal => "type_id_local",
+        CoreReloKind::TypeIdTarget => "type_id_target",
+        CoreReloKind::TypeExists => "type_exists",
+        CoreReloKind::TypeSize => "type_size",
+        CoreReloKind::EnumvalExists => "enumval_exists",
+        CoreReloKind::EnumvalValue => "enumval_value",
+        CoreReloKind::TypeMatches => "type_matches",
+        CoreReloKind::Other(v) => return format!("kind_{v}"),
+    };
+    name.to_owned()
 }
 
 /// Short hex of a small byte string (keys), elided past 16 bytes.
@@ -202,12 +301,12 @@ mod tests {
         let mut m = CreateMap::new("counts", MapType::HASH, 4, 8, 1024);
         (m.btf, m.btf_key_type_id, m.btf_value_type_id) = (Some(btf), 3, 5);
         let map = plan.push(Op::CreateMap(m));
-        plan.push(Op::UpdateElem(UpdateElem {
+        plan.push(Op::UpdateElem(UpdateElem::new(
             map,
-            key: vec![1, 0, 0, 0],
-            value: vec![0; 8],
-            flags: 0,
-        }));
+            vec![1, 0, 0, 0],
+            vec![0; 8],
+            0,
+        )));
         let mut p = LoadProg::new("handle", ProgType::TRACEPOINT, "GPL");
         p.insns.extend(Insn::ld_map_fd(1, 0));
         p.insns.push(Insn::exit());
@@ -228,5 +327,69 @@ plan t.bpf.o
   on error: close %3 %1 %0
 ";
         assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn kconfig_and_kernel_core_relos_are_listed() {
+        let mut b = oxbpf_btf::BtfBuilder::new();
+        let int = b.add_int("int", 4, oxbpf_btf::IntEncoding::SIGNED);
+        let s = b.add_struct("task", 8, &[("pid", int, 0), ("tgid", int, 32)]);
+        let access = b.add_string("0:1");
+        let mut plan = Plan::new("t.bpf.o");
+        let btf = plan.push(Op::LoadBtf(LoadBtf { data: b.build() }));
+        let map = plan.push(Op::CreateMap(CreateMap::new(
+            "t.kconfig",
+            MapType::ARRAY,
+            4,
+            8,
+            1,
+        )));
+        let mut u = UpdateElem::new(map, vec![0; 4], vec![0; 8], 0);
+        u.kconfig = vec![
+            KconfigVar {
+                name: "CONFIG_HZ".into(),
+                offset: 0,
+                size: 4,
+                kind: KconfigKind::Int { signed: true },
+                weak: false,
+            },
+            KconfigVar {
+                name: "CONFIG_X".into(),
+                offset: 4,
+                size: 1,
+                kind: KconfigKind::Bool,
+                weak: true,
+            },
+        ];
+        plan.push(Op::UpdateElem(u));
+        let mut p = LoadProg::new("p", ProgType::TRACEPOINT, "GPL");
+        p.insns.extend([Insn::mov64_imm(0, 4), Insn::exit()]);
+        p.btf = Some(btf);
+        p.func_info.push(FuncInfo {
+            insn: InsnIdx(0),
+            type_id: 1,
+        });
+        p.core_relos.push(CoreRelo {
+            insn: InsnIdx(0),
+            type_id: s.0,
+            access_str_off: access,
+            kind: CoreReloKind::FieldByteOffset,
+        });
+        plan.push(Op::LoadProg(p));
+        plan.validate().unwrap();
+        let text = plan.to_string();
+        assert!(
+            text.contains(
+                "value 8 bytes kconfig 2 (values of the target)\n         +0 CONFIG_HZ: s32\n         +4 CONFIG_X: bool (weak)\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "kernel_core_relos 1\n         insn 0: core field_byte_offset struct task [{}] \"0:1\"\n",
+                s.0
+            )),
+            "{text}"
+        );
     }
 }

@@ -35,6 +35,7 @@ mod display;
 
 use oxbpf_asm::Insn;
 pub use oxbpf_asm::InsnIdx;
+pub use oxbpf_btf::CoreReloKind;
 use oxbpf_syscalls::{AttachType, MapType, ProgType};
 
 /// The result of plan operation `%n`: a kernel object the operation creates.
@@ -266,6 +267,92 @@ pub struct UpdateElem {
     pub value: Vec<u8>,
     /// `BPF_ANY`, `BPF_NOEXIST`, `BPF_EXIST`...
     pub flags: u64,
+    /// For the `.kconfig` map: the kconfig externs laid out in `value`.
+    /// Their values are facts of the kernel the object runs on, so an
+    /// executor that runs on the target computes them there and writes
+    /// them over `value` (the light-skeleton runtime does, before it runs
+    /// a generated loader); `value` holds what the planner computed for
+    /// its own target (zeros for a plan made for a generated loader).
+    /// Empty for every other element.
+    pub kconfig: Vec<KconfigVar>,
+}
+
+impl UpdateElem {
+    /// An element write with no kconfig layout.
+    pub fn new(map: Ref, key: Vec<u8>, value: Vec<u8>, flags: u64) -> UpdateElem {
+        UpdateElem {
+            map,
+            key,
+            value,
+            flags,
+            kconfig: Vec::new(),
+        }
+    }
+}
+
+/// One kconfig extern (`extern int CONFIG_HZ __kconfig;`): where its
+/// value goes in the `.kconfig` map and how it is encoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KconfigVar {
+    /// `CONFIG_*`, or one of the values a loader computes
+    /// (`LINUX_KERNEL_VERSION`, `LINUX_HAS_SYSCALL_WRAPPER`,
+    /// `LINUX_HAS_BPF_COOKIE`).
+    pub name: String,
+    /// Byte offset in the map value.
+    pub offset: u32,
+    /// Size in bytes.
+    pub size: u32,
+    /// How the configuration's text becomes bytes.
+    pub kind: KconfigKind,
+    /// `__weak`: zero when the target does not set it, instead of an error.
+    pub weak: bool,
+}
+
+/// How a kconfig value is encoded, from the extern's declared C type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KconfigKind {
+    /// `bool`: `y` is 1, `n` is 0 (1 byte).
+    Bool,
+    /// `char`: the character `y`, `n` or `m` (1 byte).
+    Char,
+    /// `enum libbpf_tristate`: `y`, `n`, `m` as the enum's values.
+    Tristate {
+        /// Whether the enum is signed.
+        signed: bool,
+        /// `TRI_NO`.
+        no: i64,
+        /// `TRI_YES`.
+        yes: i64,
+        /// `TRI_MODULE`.
+        module: i64,
+    },
+    /// An integer of `size` bytes (1, 2, 4, 8), range-checked.
+    Int {
+        /// Whether it is signed.
+        signed: bool,
+    },
+    /// `char[size]`: a quoted string, NUL-terminated.
+    Str,
+}
+
+impl KconfigVar {
+    /// Why the variable's size does not suit its kind, if it does not.
+    pub fn check(&self) -> Result<(), &'static str> {
+        let ok = match self.kind {
+            KconfigKind::Bool | KconfigKind::Char => self.size == 1,
+            KconfigKind::Tristate { .. } | KconfigKind::Int { .. } => {
+                matches!(self.size, 1 | 2 | 4 | 8)
+            }
+            KconfigKind::Str => self.size >= 1,
+        };
+        if !ok {
+            return Err("a size its kind cannot have");
+        }
+        if self.name.is_empty() {
+            return Err("an empty name");
+        }
+        Ok(())
+    }
 }
 
 /// Find a type of the target kernel's BTF by name and kind.
@@ -380,11 +467,49 @@ pub struct LoadProg {
     pub attach_btf: Option<Ref>,
     /// Where instructions need the result of another operation.
     pub patches: Vec<Patch>,
-    /// CO-RE relocations already applied to `insns` (for the trace).
-    pub core_relos: usize,
-    /// CO-RE relocations that could not be resolved: their instructions
+    /// CO-RE relocations the planner applied to `insns` against its
+    /// target's BTF (a count, for the trace).
+    pub core_applied: usize,
+    /// CO-RE relocations the planner could not resolve: their instructions
     /// are poisoned, and this says what failed if the verifier reaches one.
     pub poisoned: Vec<Poisoned>,
+    /// CO-RE relocations left to the kernel (`core_relos` of
+    /// `BPF_PROG_LOAD`, Linux 5.17): it applies them against its own BTF
+    /// (and its modules') when it loads the program, with `btf` as the
+    /// local types. `insns` hold the compiler's values at these sites.
+    pub core_relos: Vec<CoreRelo>,
+}
+
+/// A CO-RE relocation for the kernel to apply (`struct bpf_core_relo`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CoreRelo {
+    /// The instruction to relocate (the kernel takes its byte offset).
+    pub insn: InsnIdx,
+    /// The root type, an id of the program's BTF.
+    pub type_id: u32,
+    /// The access string (`0:1:2`), an offset in the BTF's strings.
+    pub access_str_off: u32,
+    /// What to compute.
+    pub kind: CoreReloKind,
+}
+
+/// Size of one `struct bpf_core_relo` record.
+pub const CORE_RELO_SIZE: u32 = 16;
+
+impl CoreRelo {
+    /// The records as the kernel reads them (native byte order,
+    /// [`CORE_RELO_SIZE`] bytes each); `None` if an instruction's byte
+    /// offset does not fit 32 bits.
+    pub fn encode_all(relos: &[CoreRelo]) -> Option<Vec<u8>> {
+        let mut out = Vec::with_capacity(relos.len() * CORE_RELO_SIZE as usize);
+        for r in relos {
+            let insn_off = u32::try_from(r.insn.0).ok()?.checked_mul(8)?;
+            for v in [insn_off, r.type_id, r.access_str_off, r.kind.to_u32()] {
+                out.extend_from_slice(&v.to_ne_bytes());
+            }
+        }
+        Some(out)
+    }
 }
 
 /// A poisoned instruction and the CO-RE relocation it stands for.
@@ -415,8 +540,9 @@ impl LoadProg {
             line_info: Vec::new(),
             attach_btf: None,
             patches: Vec::new(),
-            core_relos: 0,
+            core_applied: 0,
             poisoned: Vec::new(),
+            core_relos: Vec::new(),
         }
     }
 }
@@ -567,6 +693,28 @@ pub enum Error {
         /// Program name.
         name: String,
     },
+    /// A kernel CO-RE relocation the kernel would refuse or ignore.
+    #[error("operation %{op} ({name}): CO-RE relocation at {insn}: {reason}")]
+    BadCoreRelo {
+        /// Index of the operation.
+        op: usize,
+        /// Program name.
+        name: String,
+        /// The relocated instruction.
+        insn: InsnIdx,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A kconfig variable that does not fit its element's value.
+    #[error("operation %{op} (map_update): kconfig variable {name}: {reason}")]
+    BadKconfig {
+        /// Index of the operation.
+        op: usize,
+        /// The variable.
+        name: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
     /// A patch point is outside the program or not on the instruction it needs.
     #[error("operation %{op} ({name}): patch at {insn}: {reason}")]
     BadPatch {
@@ -650,7 +798,21 @@ impl Plan {
                     });
                 }
             }
+            if let Op::UpdateElem(u) = op {
+                for var in &u.kconfig {
+                    let bad = |reason| Error::BadKconfig {
+                        op: i,
+                        name: var.name.clone(),
+                        reason,
+                    };
+                    var.check().map_err(bad)?;
+                    if u64::from(var.offset) + u64::from(var.size) > u.value.len() as u64 {
+                        return Err(bad("past the end of the value"));
+                    }
+                }
+            }
             if let Op::LoadProg(p) = op {
+                validate_core_relos(i, p)?;
                 if p.license.contains('\0') {
                     return Err(Error::BadLicense {
                         op: i,
@@ -681,6 +843,35 @@ impl Plan {
     }
 }
 
+/// The kernel applies `core_relos` only to programs loaded with BTF and
+/// func_info or line_info, at instructions inside the program; a record on
+/// a patch point would fight the patch.
+fn validate_core_relos(op: usize, p: &LoadProg) -> Result<(), Error> {
+    for r in &p.core_relos {
+        let bad = |reason| Error::BadCoreRelo {
+            op,
+            name: p.name.clone(),
+            insn: r.insn,
+            reason,
+        };
+        if p.btf.is_none() || (p.func_info.is_empty() && p.line_info.is_empty()) {
+            return Err(bad(
+                "the program has no BTF func_info or line_info, without which the kernel \
+                 ignores core_relos",
+            ));
+        }
+        if r.insn.0 >= p.insns.len() || r.insn.0 > (u32::MAX / 8) as usize {
+            return Err(bad("past the last instruction"));
+        }
+        if p.patches.iter().any(|patch| {
+            patch.insn == r.insn || (!patch.kind.is_call() && patch.insn.0 + 1 == r.insn.0)
+        }) {
+            return Err(bad("on a patch point"));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -705,12 +896,12 @@ mod tests {
         let mut m = CreateMap::new("m", MapType::HASH, 4, 8, 16);
         m.btf = Some(btf);
         let map = plan.push(Op::CreateMap(m));
-        plan.push(Op::UpdateElem(UpdateElem {
+        plan.push(Op::UpdateElem(UpdateElem::new(
             map,
-            key: vec![0; 4],
-            value: vec![0; 8],
-            flags: 0,
-        }));
+            vec![0; 4],
+            vec![0; 8],
+            0,
+        )));
         plan.push(Op::Freeze(Freeze { map }));
         plan.push(Op::LoadProg(prog_with_patch(PatchKind::MapValue {
             map,
@@ -807,6 +998,98 @@ mod tests {
             plan.validate(),
             Err(Error::WrongKind { op: 3, .. })
         ));
+    }
+
+    fn kconfig_var(offset: u32, size: u32, kind: KconfigKind) -> KconfigVar {
+        KconfigVar {
+            name: "CONFIG_X".into(),
+            offset,
+            size,
+            kind,
+            weak: false,
+        }
+    }
+
+    #[test]
+    fn kconfig_variables_fit_their_value_and_kind() {
+        let mut plan = Plan::new("t");
+        let map = plan.push(Op::CreateMap(CreateMap::new("k", MapType::ARRAY, 4, 8, 1)));
+        let mut u = UpdateElem::new(map, vec![0; 4], vec![0; 8], 0);
+        u.kconfig = vec![
+            kconfig_var(0, 4, KconfigKind::Int { signed: true }),
+            kconfig_var(4, 1, KconfigKind::Bool),
+            kconfig_var(5, 3, KconfigKind::Str),
+        ];
+        plan.push(Op::UpdateElem(u.clone()));
+        assert_eq!(plan.validate(), Ok(()));
+        for (var, reason) in [
+            (
+                kconfig_var(6, 4, KconfigKind::Int { signed: false }),
+                "past the end of the value",
+            ),
+            (
+                kconfig_var(0, 2, KconfigKind::Bool),
+                "a size its kind cannot have",
+            ),
+            (
+                kconfig_var(0, 3, KconfigKind::Int { signed: false }),
+                "a size its kind cannot have",
+            ),
+        ] {
+            let mut bad = u.clone();
+            bad.kconfig.push(var);
+            plan.ops[1] = Op::UpdateElem(bad);
+            assert_eq!(
+                plan.validate(),
+                Err(Error::BadKconfig {
+                    op: 1,
+                    name: "CONFIG_X".into(),
+                    reason
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn kernel_core_relos_need_btf_info_and_a_free_instruction() {
+        let mut plan = Plan::new("t");
+        let btf = plan.push(Op::LoadBtf(LoadBtf { data: vec![] }));
+        let map = plan.push(Op::CreateMap(CreateMap::new("m", MapType::ARRAY, 4, 4, 1)));
+        let mut p = prog_with_patch(PatchKind::MapFd(map));
+        let relo = |i| CoreRelo {
+            insn: InsnIdx(i),
+            type_id: 3,
+            access_str_off: 10,
+            kind: CoreReloKind::FieldByteOffset,
+        };
+        p.core_relos.push(relo(2));
+        plan.push(Op::LoadProg(p.clone()));
+        let reason = |plan: &Plan| match plan.validate() {
+            Err(Error::BadCoreRelo { reason, .. }) => reason,
+            other => panic!("{other:?}"),
+        };
+        assert!(reason(&plan).contains("func_info"));
+        p.btf = Some(btf);
+        p.func_info.push(FuncInfo {
+            insn: InsnIdx(0),
+            type_id: 1,
+        });
+        plan.ops[2] = Op::LoadProg(p.clone());
+        assert_eq!(plan.validate(), Ok(()));
+        for (i, want) in [
+            (1, "on a patch point"),
+            (0, "on a patch point"),
+            (4, "past the last instruction"),
+        ] {
+            let mut q = p.clone();
+            q.core_relos = vec![relo(i)];
+            plan.ops[2] = Op::LoadProg(q);
+            assert_eq!(reason(&plan), want);
+        }
+        let bytes = CoreRelo::encode_all(&[relo(2)]).unwrap();
+        assert_eq!(bytes.len(), CORE_RELO_SIZE as usize);
+        assert_eq!(bytes[..4], 16u32.to_ne_bytes());
+        assert_eq!(bytes[12..], 0u32.to_ne_bytes());
     }
 
     #[test]

@@ -9,13 +9,46 @@ use super::asm::Insn;
 use super::asm::opcode::{alu, size};
 use super::btf::{BtfBuilder, FuncLinkage, IntEncoding};
 use super::plan::{
-    CreateMap, FindBtfId, FindKsym, Freeze, FuncInfo, InsnIdx, LineInfo, LoadBtf, LoadProg, Op,
-    Patch, PatchKind, Pin, Plan, Produces, Ref, SetFd, UpdateElem,
+    CoreRelo, CoreReloKind, CreateMap, FindBtfId, FindKsym, Freeze, FuncInfo, InsnIdx, KconfigKind,
+    KconfigVar, LineInfo, LoadBtf, LoadProg, Op, Patch, PatchKind, Pin, Plan, Produces, Ref, SetFd,
+    UpdateElem,
 };
 use super::sys::{MapType, ProgType};
 
 /// `BPF_F_RDONLY_PROG`.
 const RDONLY_PROG: u32 = 1 << 7;
+/// `BPF_F_MMAPABLE`.
+const MMAPABLE: u32 = 1 << 10;
+
+/// The kconfig variables of [`many`]'s `.kconfig` map (16 bytes): the
+/// kernel version, a bool every BPF kernel sets, a weak option no kernel
+/// has.
+pub fn many_kconfig() -> Vec<KconfigVar> {
+    let var = |name: &str, offset, size, kind, weak| KconfigVar {
+        name: name.into(),
+        offset,
+        size,
+        kind,
+        weak,
+    };
+    vec![
+        var(
+            "LINUX_KERNEL_VERSION",
+            0,
+            4,
+            KconfigKind::Int { signed: false },
+            false,
+        ),
+        var("CONFIG_BPF_SYSCALL", 4, 1, KconfigKind::Bool, false),
+        var(
+            "CONFIG_OXBPF_NOT_A_CONFIG",
+            8,
+            8,
+            KconfigKind::Int { signed: false },
+            true,
+        ),
+    ]
+}
 
 /// What [`many`] puts in its plan.
 #[derive(Clone, Debug)]
@@ -33,6 +66,9 @@ pub struct Many {
 struct Types {
     u32_id: u32,
     u64_id: u32,
+    int: u32,
+    task: u32,
+    access: u32,
     func: u32,
     file: u32,
     line: u32,
@@ -45,6 +81,8 @@ fn btf() -> (Vec<u8>, Types) {
     let int = b.add_int("int", 4, IntEncoding::SIGNED);
     let proto = b.add_func_proto(int, &[]);
     let func = b.add_func("prog", proto, FuncLinkage::Static);
+    let task = b.add_struct("task_struct", 0, &[]);
+    let access = b.add_string("0");
     let file = b.add_string("many.bpf.c");
     let line = b.add_string("return 0;");
     (
@@ -52,6 +90,9 @@ fn btf() -> (Vec<u8>, Types) {
         Types {
             u32_id: u32_id.0,
             u64_id: u64_id.0,
+            int: int.0,
+            task: task.0,
+            access,
             func: func.0,
             file,
             line,
@@ -66,7 +107,10 @@ fn map(name: &str, btf: Ref, t: &Types) -> CreateMap {
 }
 
 /// A plan with `maps` array maps and `progs` programs, plus: a data map
-/// written and frozen, an inner map template and a map-in-map, a prog
+/// written and frozen, a `.kconfig` map whose value the runtime fills
+/// ([`many_kconfig`]), written and frozen, two CO-RE relocations left to
+/// the kernel in program 0 (the local id of `int` and whether `struct
+/// task_struct` exists), an inner map template and a map-in-map, a prog
 /// array with two slots set, a map-in-map slot set, two BTF lookups (one
 /// optional, absent), an optional kallsyms lookup, and optionally a pin.
 pub fn many(opts: &Many) -> Plan {
@@ -88,13 +132,21 @@ pub fn many(opts: &Many) -> Plan {
     let mut d = CreateMap::new("many.rodata", MapType::ARRAY, 4, 16, 1);
     d.map_flags = RDONLY_PROG;
     let data = plan.push(Op::CreateMap(d));
-    plan.push(Op::UpdateElem(UpdateElem {
-        map: data,
-        key: 0u32.to_ne_bytes().to_vec(),
-        value: (0u8..16).collect(),
-        flags: 0,
-    }));
+    plan.push(Op::UpdateElem(UpdateElem::new(
+        data,
+        0u32.to_ne_bytes().to_vec(),
+        (0u8..16).collect(),
+        0,
+    )));
     plan.push(Op::Freeze(Freeze { map: data }));
+    // The .kconfig map: its values come from the kernel the loader runs on.
+    let mut k = CreateMap::new("many.kconfig", MapType::ARRAY, 4, 16, 1);
+    k.map_flags = RDONLY_PROG | MMAPABLE;
+    let kconfig = plan.push(Op::CreateMap(k));
+    let mut update = UpdateElem::new(kconfig, 0u32.to_ne_bytes().to_vec(), vec![0; 16], 0);
+    update.kconfig = many_kconfig();
+    plan.push(Op::UpdateElem(update));
+    plan.push(Op::Freeze(Freeze { map: kconfig }));
     // A map-in-map and its template; a prog array.
     let inner = plan.push(Op::CreateMap(map("inner", btf, &t)));
     let mut outer = CreateMap::new("outer", MapType::ARRAY_OF_MAPS, 4, 4, 2);
@@ -173,9 +225,24 @@ fn prog(i: usize, map: Ref, data: Ref, btf: Ref, t: &Types) -> LoadProg {
         Insn::alu64_imm(alu::ADD, 2, -4),
         Insn::st_mem(size::W, 10, -4, 0),
         Insn::call_helper(1),
-        Insn::mov64_imm(0, 0),
-        Insn::exit(),
     ]);
+    if i == 0 {
+        // The kernel relocates these: r3 = local id of `int` (unchanged),
+        // r4 = whether its BTF has a `struct task_struct` (1).
+        for (reg, value, type_id, kind) in [
+            (3, t.int, t.int, CoreReloKind::TypeIdLocal),
+            (4, 1, t.task, CoreReloKind::TypeExists),
+        ] {
+            p.core_relos.push(CoreRelo {
+                insn: InsnIdx(p.insns.len()),
+                type_id,
+                access_str_off: t.access,
+                kind,
+            });
+            p.insns.push(Insn::mov64_imm(reg, value as i32));
+        }
+    }
+    p.insns.extend([Insn::mov64_imm(0, 0), Insn::exit()]);
     p.btf = Some(btf);
     p.func_info.push(FuncInfo {
         insn: InsnIdx(0),

@@ -12,7 +12,7 @@ use oxbpf_gen_loader::{GenOptions, Loader, Step, generate};
 
 use crate::error::{Error, Result};
 use crate::open::OpenObject;
-use crate::target::Target;
+use crate::planner::Mode;
 
 /// A loader for a light skeleton.
 #[derive(Debug)]
@@ -31,16 +31,17 @@ pub(crate) struct LightLoader {
 /// Struct_ops values: map name, value, (offset, program) slots.
 pub(crate) type StructOpsValues = Vec<(String, Vec<u8>, Vec<(u32, String)>)>;
 
-/// Plans `bytes` for the running kernel (as `oxbpf gen loader` does) and
+/// Plans `bytes` for a generated loader (as `oxbpf gen loader` does) and
 /// compiles the plan into a loader whose data sections `sections` (indices
 /// into the object's data sections, none empty) can be set before load.
 pub(crate) fn build(name: &str, bytes: &[u8], sections: &[usize]) -> Result<LightLoader> {
     let mut open = OpenObject::from_bytes(name, bytes)?;
     open.write_zero_data = true;
-    // What `OpenObject::plan` plans, with the layout of the struct_ops
-    // values live mode writes at attach time.
-    let target = Target::live_with(open.core_btf.as_deref(), open.btf_features);
-    let (plan, layout) = crate::planner::build_with_layout(&open, &target)?;
+    // What `OpenObject::loader_plan` plans (CO-RE and kconfig values left
+    // to the target), with the layout of the struct_ops values live mode
+    // writes at attach time.
+    let target = open.target();
+    let (plan, layout) = crate::planner::build_with_layout(&open, &target, Mode::Loader)?;
     let loader = generate(&plan, &GenOptions::default())?;
     let struct_ops = layout
         .struct_ops
