@@ -70,7 +70,7 @@ fn loader_size_and_load_time() {
             o.set_pin_root(&pins.0);
             o
         };
-        let plan = open().plan().unwrap();
+        let plan = open().loader_plan().unwrap();
         let loader = generate(&plan, &GenOptions::default()).unwrap();
         let file = loader.to_bytes();
         let skel = LightSkeleton::from_bytes(&file).unwrap();

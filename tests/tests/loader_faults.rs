@@ -158,7 +158,7 @@ fn steps_fail_cleanly(
 fn plan_of(name: &str, pins: &PinDir) -> Plan {
     let mut open = OpenObject::open(object(name)).unwrap();
     open.set_pin_root(&pins.0);
-    open.plan().unwrap()
+    open.loader_plan().unwrap()
 }
 
 #[test]

@@ -39,9 +39,9 @@ fn eighty_maps_and_eighty_programs_load_from_a_loader_file() {
             .load()
             .unwrap_or_else(|e| panic!("chunks of {chunk}: {e:?}"));
 
-        // 80 maps, the data map, the map-in-map and the prog array; the
-        // inner map template is no handle.
-        assert_eq!(obj.maps().len(), 83);
+        // 80 maps, the data map, the .kconfig map, the map-in-map and the
+        // prog array; the inner map template is no handle.
+        assert_eq!(obj.maps().len(), 84);
         assert!(obj.map("inner").is_err());
         assert_eq!(obj.programs().len(), 80);
         for op in &plan.ops {
@@ -86,6 +86,15 @@ fn eighty_maps_and_eighty_programs_load_from_a_loader_file() {
             data.update(&0u32.to_ne_bytes(), &[0; 16], 0).is_err(),
             "not frozen"
         );
+        // The .kconfig map holds this kernel's values, written by the
+        // runtime (the plan's are zeros), frozen.
+        let kconfig = obj.map("many.kconfig").unwrap();
+        let value = kconfig.lookup(&0u32.to_ne_bytes(), 0).unwrap().unwrap();
+        let version = oxbpf::sys::kernel_version_code().unwrap();
+        assert_eq!(value[..4], version.to_ne_bytes(), "LINUX_KERNEL_VERSION");
+        assert_eq!(value[4], 1, "CONFIG_BPF_SYSCALL");
+        assert_eq!(value[8..], [0; 8], "an absent weak option");
+        assert!(kconfig.update(&0u32.to_ne_bytes(), &[0; 16], 0).is_err());
         // Slots: programs in the prog array, a map in the map-in-map.
         let jmp = obj.map("jmp").unwrap();
         for (slot, name) in ["p0", "p1"].into_iter().enumerate() {
@@ -164,7 +173,7 @@ fn a_map_pinned_by_an_earlier_load_is_reused() {
         .update(&7u32.to_ne_bytes(), &42u64.to_ne_bytes(), 0)
         .unwrap();
     drop(first);
-    let plan = open().plan().unwrap();
+    let plan = open().loader_plan().unwrap();
     assert!(
         plan.ops.iter().any(|op| matches!(op, Op::ReuseMap(_))),
         "{plan}"
