@@ -10,7 +10,9 @@ use oxbpf::gen_loader::{GenOptions, generate};
 use crate::Result;
 
 pub(crate) fn gen_loader(object: &Path, output: &Path) -> Result {
-    let plan = OpenObject::open(object)?.plan()?;
+    // CO-RE relocations and kconfig values are left to the kernel the
+    // loader runs on.
+    let plan = OpenObject::open(object)?.loader_plan()?;
     let loader = generate(&plan, &GenOptions::default())?;
     let bytes = loader.to_bytes();
     std::fs::write(output, &bytes).map_err(|e| format!("writing {}: {e}", output.display()))?;

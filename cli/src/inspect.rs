@@ -217,8 +217,13 @@ pub(crate) fn disasm(path: &Path, only: Option<&str>) -> Result {
     Ok(())
 }
 
-pub(crate) fn plan(path: &Path) -> Result {
+pub(crate) fn plan(path: &Path, loader: bool) -> Result {
     let open = OpenObject::open(path)?;
-    print!("{}", open.plan()?);
+    let plan = if loader {
+        open.loader_plan()?
+    } else {
+        open.plan()?
+    };
+    print!("{plan}");
     Ok(())
 }

@@ -45,6 +45,10 @@ enum Command {
     Plan {
         /// The BPF object file.
         object: PathBuf,
+        /// The plan a generated loader executes (`gen loader`, `explain`):
+        /// CO-RE relocations and kconfig values left to the kernel it runs on.
+        #[arg(long)]
+        loader: bool,
     },
     /// Load an object into the kernel and print what was created.
     Load {
@@ -173,7 +177,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Inspect { object } => inspect::inspect(&object),
         Command::Disasm { object, program } => inspect::disasm(&object, program.as_deref()),
-        Command::Plan { object } => inspect::plan(&object),
+        Command::Plan { object, loader } => inspect::plan(&object, loader),
         Command::Load {
             object,
             pin,
