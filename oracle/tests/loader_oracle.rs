@@ -45,7 +45,7 @@ fn oxbpf_side(path: &Path, pin_root: &Path) -> (Outcome, Option<(usize, usize)>)
         Err(e) => return (refused("open", error_chain(&e)), None),
     };
     open.set_pin_root(pin_root);
-    let plan = match open.plan() {
+    let plan = match open.loader_plan() {
         Ok(p) => p,
         Err(e) => return (refused("plan", error_chain(&e)), None),
     };
