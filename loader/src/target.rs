@@ -138,6 +138,14 @@ impl Target {
     /// Whether system calls enter through arch wrappers (`__x64_sys_*`),
     /// which is what kprobes on system calls must name.
     pub(crate) fn has_syscall_wrapper(&self) -> Result<bool> {
+        // Kernels built with arch wrappers say so in their configuration,
+        // which costs nothing more when kconfig values are being read.
+        if self
+            .kconfig()
+            .is_ok_and(|c| c.get("CONFIG_ARCH_HAS_SYSCALL_WRAPPER") == Some("y"))
+        {
+            return Ok(true);
+        }
         let wrapper = format!("{}bpf", syscall_prefix());
         // The kernel's BTF lists the wrapper as a FUNC: a lookup there costs
         // a few milliseconds, a scan of /proc/kallsyms a hundred.
