@@ -12,8 +12,8 @@
 //!
 //! Objects: a representative set of the corpus (`<target>/bpf`, built by
 //! `cargo xtask build-bpf`), the CO-RE-heavy `reloc/tests/data/core_many`
-//! (1,450 relocations: libbpf's loader hands them to the kernel, oxbpf's
-//! were applied when it was generated), and the oracle's many-maps (50,
+//! (1,450 relocations: both loaders hand them to the kernel, which
+//! relocates against its own BTF), and the oracle's many-maps (50,
 //! 70) and many-programs (80) objects. An object libbpf cannot generate or
 //! load shows its refusal instead of numbers.
 
@@ -100,7 +100,7 @@ struct Loaders {
 
 impl Loaders {
     fn new(path: &Path) -> Loaders {
-        let plan = OpenObject::open(path).unwrap().plan().unwrap();
+        let plan = OpenObject::open(path).unwrap().loader_plan().unwrap();
         let ours = LightSkeleton::new(generate(&plan, &GenOptions::default()).unwrap());
         let libbpf = libbpf_loader::generate(path, &std::env::temp_dir())
             .and_then(|l| libbpf_loader::run(&l).map(|_| l));
