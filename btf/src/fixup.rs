@@ -38,9 +38,10 @@ pub trait DatasecSource {
 /// - **DATASEC size**: a DATASEC of size 0 gets the size of the section of
 ///   its name ([`DatasecSource::section_size`]). A DATASEC with variables
 ///   but no such section is an error ([`Error::DatasecNoSection`]). One left
-///   with no variables and no section (`.ksyms` holding only kernel symbols
-///   and kfuncs) gets size 1: the kernel refuses size 0, and no map refers
-///   to it.
+///   with no variables (`.ksyms` holding only kernel symbols and kfuncs)
+///   becomes an anonymous empty STRUCT (of size 1 when it has no section):
+///   kernels before 5.13 refuse a DATASEC without variables, every kernel
+///   one of size 0, and no map refers to it.
 /// - **VAR offsets**: every variable of a DATASEC gets the offset of its
 ///   symbol ([`DatasecSource::var_offset`]; missing is an error,
 ///   [`Error::DatasecNoSymbol`]); an entry's size 0 becomes the variable
@@ -243,6 +244,14 @@ fn fix_datasec(
     let (name_off, info) = (words.first().copied(), words.get(1).copied());
     let (name_off, info) = (name_off.unwrap_or(0), info.unwrap_or(0));
     words.clear();
+    if entries.is_empty() {
+        // Kernels before 5.13 or so refuse a DATASEC without variables
+        // ("vlen == 0"); nothing refers to this one, so it becomes an
+        // anonymous empty struct of the same size (same id).
+        log::debug!(target: "oxbpf::btf", "DATASEC [{id}] '{sec}': empty -> anonymous struct");
+        words.extend_from_slice(&[0, (Kind::Struct as u32) << 24, size]);
+        return Ok(());
+    }
     words.extend_from_slice(&[name_off, (info & !0xffff) | entries.len() as u32, size]);
     for (ty, off, sz, _) in entries {
         words.extend_from_slice(&[ty.0, off, sz]);
