@@ -6,10 +6,15 @@
 //! numbers in its context. Turning a number into an [`OwnedFd`] is only
 //! sound if the fd is open and nothing else owns it, which
 //! [`prog_run_syscall_with_fds`] checks instead of trusting the program:
-//! every fd it adopts was closed before the run, is open after it, refers
-//! to a BPF object, and is adopted once.
+//! every fd it adopts refers to a BPF object that was not behind that fd
+//! number before the run, and is adopted once.
+//!
+//! The check compares kernel objects (kind and id), not fd numbers: in a
+//! process whose other threads open and close fds while the program runs,
+//! the program may well be handed a number that was open before the run
+//! and closed since.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use crate::error::{Error, Result};
@@ -61,7 +66,7 @@ pub enum CreatedFd {
     Btf(BtfFd),
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Kind {
     Map,
     Prog,
@@ -79,6 +84,56 @@ fn kind_of(fd: RawFd) -> Option<Kind> {
     }
 }
 
+/// The kernel object behind `fd`: its kind and id (from
+/// `/proc/self/fdinfo`, which needs no borrow of an fd this code does not
+/// own), or `None` for anything but a map, program or BTF object.
+fn object_of(fd: RawFd) -> Option<(Kind, u32)> {
+    let kind = kind_of(fd)?;
+    let key = match kind {
+        Kind::Map => "map_id:",
+        Kind::Prog => "prog_id:",
+        Kind::Btf => "btf_id:",
+    };
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).ok()?;
+    let id = info
+        .lines()
+        .find_map(|line| line.strip_prefix(key))?
+        .trim()
+        .parse()
+        .ok()?;
+    Some((kind, id))
+}
+
+/// The BPF objects behind this process's open fds.
+fn open_objects() -> Result<BTreeMap<RawFd, (Kind, u32)>> {
+    Ok(open_fds()?
+        .into_iter()
+        .filter_map(|fd| Some((fd, object_of(fd)?)))
+        .collect())
+}
+
+/// Whether `fd`, reported by the program, may be taken: open now, not yet
+/// taken (`numbers` records it), and a BPF object other than the one that
+/// number held before the run.
+fn adoptable(
+    fd: RawFd,
+    before: &BTreeMap<RawFd, (Kind, u32)>,
+    after: &BTreeSet<RawFd>,
+    numbers: &mut BTreeSet<RawFd>,
+) -> std::result::Result<Kind, &'static str> {
+    if !after.contains(&fd) {
+        return Err("is not open");
+    }
+    if !numbers.insert(fd) {
+        return Err("is named twice");
+    }
+    let object = object_of(fd).ok_or("is no map, program or BTF object")?;
+    if before.get(&fd) == Some(&object) {
+        return Err("was open before the program ran");
+    }
+    Ok(object.0)
+}
+
 /// Runs the syscall program `prog` once on `ctx` (as
 /// [`crate::prog_run_syscall`]) and takes ownership of the fds it created,
 /// typed by what the kernel says each is (a map's sizes asked for as
@@ -86,23 +141,27 @@ fn kind_of(fd: RawFd) -> Option<Kind> {
 ///
 /// `pick` reads the context as the program left it, with the program's
 /// return value, and names the fds to take (in the order it wants them
-/// back). Each must have been closed before the run, be open after it and
-/// refer to a map, program or BTF object; none may be named twice. If any
+/// back). Each must refer to a map, program or BTF object that no fd of
+/// this process referred to under that number before the run; none may be
+/// named twice. If any
 /// fails these checks, the valid ones are closed and the call fails with
 /// [`Error::InvalidInput`] naming the first bad one: an fd the program did
 /// not create is never taken. Fds 0 to 2 (possible when the process had
 /// closed stdin, stdout or stderr) are moved above 2, as everywhere in this
 /// crate.
 ///
-/// The one gap: if `BPF_PROG_TEST_RUN` fails after the program ran (the
+/// Two gaps: if `BPF_PROG_TEST_RUN` fails after the program ran (the
 /// kernel could not copy the context back), the fds the program created
-/// cannot be known and stay open.
+/// cannot be known and stay open; and a *faulty* program that reports a
+/// number another thread opened for a new BPF object during the run is
+/// not caught (a program that reports what it created is always right,
+/// whatever other threads do).
 pub fn prog_run_syscall_with_fds(
     prog: &ProgFd,
     ctx: &mut [u8],
     pick: impl FnOnce(&[u8], u32) -> Vec<RawFd>,
 ) -> Result<(u32, Vec<CreatedFd>)> {
-    let before = open_fds()?;
+    let before = open_objects()?;
     let retval = crate::prog_run_syscall(prog, ctx)?;
     let wanted = pick(ctx, retval);
     let after = open_fds()?;
@@ -110,24 +169,16 @@ pub fn prog_run_syscall_with_fds(
     let mut numbers: BTreeSet<RawFd> = BTreeSet::new();
     let mut bad = None;
     for fd in wanted {
-        let kind = if before.contains(&fd) {
-            Err("was open before the program ran")
-        } else if !after.contains(&fd) {
-            Err("is not open")
-        } else if !numbers.insert(fd) {
-            Err("is named twice")
-        } else {
-            kind_of(fd).ok_or("is no map, program or BTF object")
-        };
-        let kind = match kind {
+        let kind = match adoptable(fd, &before, &after, &mut numbers) {
             Ok(kind) => kind,
             Err(why) => {
                 bad.get_or_insert((fd, why));
                 continue;
             }
         };
-        // SAFETY: `fd` is open now and was not before the run, so the
-        // program created it (bpf_sys_bpf installs new fds in this
+        // SAFETY: `fd` is open now and refers to a BPF object that no fd
+        // of this process referred to under this number before the run,
+        // so the program created it (bpf_sys_bpf installs new fds in this
         // process's table); nothing in this process has been told its
         // number but this function, which takes it once.
         let owned = unsafe { OwnedFd::from_raw_fd(fd) };
@@ -180,6 +231,51 @@ mod tests {
         assert_eq!(open_fds().unwrap(), with);
         drop(file);
         assert!(!open_fds().unwrap().contains(&raw));
+    }
+
+    #[test]
+    fn a_number_reused_for_a_new_object_is_adoptable() {
+        use crate::{MapCreateAttr, MapType, map_create};
+        let map = || -> OwnedFd {
+            map_create(&MapCreateAttr::new(MapType::ARRAY, 4, 4, 1))
+                .unwrap()
+                .into()
+        };
+        // Another thread's file, closed during the run, its number reused
+        // for the object the program creates (dup2 stands for both).
+        let mut slot: OwnedFd = std::fs::File::open("/proc/self/status").unwrap().into();
+        let number = slot.as_raw_fd();
+        let before = open_objects().unwrap();
+        assert_eq!(before.get(&number), None);
+        rustix::io::dup2(map(), &mut slot).unwrap();
+        let after = open_fds().unwrap();
+        let mut numbers = BTreeSet::new();
+        assert_eq!(
+            adoptable(number, &before, &after, &mut numbers),
+            Ok(Kind::Map)
+        );
+        assert_eq!(
+            adoptable(number, &before, &after, &mut numbers),
+            Err("is named twice")
+        );
+        // A map closed and its number reused for a new map: the kernel
+        // ids tell them apart.
+        let before = open_objects().unwrap();
+        assert_eq!(before.get(&number).map(|o| o.0), Some(Kind::Map));
+        rustix::io::dup2(map(), &mut slot).unwrap();
+        assert_eq!(
+            adoptable(number, &before, &after, &mut BTreeSet::new()),
+            Ok(Kind::Map)
+        );
+        // The object that was there before the run is refused.
+        let before = open_objects().unwrap();
+        assert_eq!(
+            adoptable(number, &before, &after, &mut BTreeSet::new()),
+            Err("was open before the program ran")
+        );
+        // A program is recognised as one.
+        let prog = reporter();
+        assert_eq!(object_of(prog.as_raw_fd()).map(|o| o.0), Some(Kind::Prog));
     }
 
     /// `*(u32 *)(r1 + 0) = <value>; r0 = 0; exit`: reports a number
