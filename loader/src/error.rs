@@ -118,6 +118,22 @@ pub enum Error {
         source: oxbpf_syscalls::Error,
     },
 
+    /// Step `%op` failed because the kernel has no such kind of map or
+    /// program (found by a probe after the kernel's `EINVAL`): it is older
+    /// than the object, or built without the feature.
+    #[error("load step %{op} ({what}): this kernel has no {feature}")]
+    KernelLacks {
+        /// Index of the failing operation in the plan.
+        op: usize,
+        /// The operation.
+        what: String,
+        /// What the kernel lacks (`arena maps (BPF_MAP_TYPE_ARENA)`).
+        feature: String,
+        /// The kernel's answer.
+        #[source]
+        source: oxbpf_syscalls::Error,
+    },
+
     /// The verifier refused a program. The error says where: the
     /// instruction the verifier stopped at and, when the object has line
     /// info, the source line it came from; the whole log is kept.

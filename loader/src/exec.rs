@@ -88,6 +88,40 @@ pub(crate) fn lift_memlock_limit() {
     }
 }
 
+/// The error of a failed step: when the kernel answered `EINVAL` without
+/// a log and `missing` finds (by probing) a kind of map or program the
+/// kernel lacks, the error names it instead of "Invalid argument".
+fn lacking(
+    op: usize,
+    what: &dyn Fn() -> String,
+    source: oxbpf_syscalls::Error,
+    missing: impl FnOnce() -> Option<String>,
+) -> Error {
+    let einval = source.errno() == Some(oxbpf_syscalls::Errno::INVAL);
+    match einval.then(missing).flatten() {
+        Some(feature) => Error::KernelLacks {
+            op,
+            what: what(),
+            feature,
+            source,
+        },
+        None => Error::Step {
+            op,
+            what: what(),
+            source,
+        },
+    }
+}
+
+/// `arena maps (BPF_MAP_TYPE_ARENA)`, or `maps of type 200` for a type
+/// this library has no name for.
+fn type_name(things: &str, prefix: &str, name: String) -> String {
+    match name.strip_prefix("unknown(") {
+        Some(n) => format!("{things} of type {}", n.trim_end_matches(')')),
+        None => format!("{name} {things} ({prefix}{})", name.to_uppercase()),
+    }
+}
+
 /// Runs every operation of `plan` in order. On failure, everything created
 /// so far is closed (by dropping it) and the error names the step.
 pub(crate) fn run(plan: &Plan, target: &Target) -> Result<Executed> {
@@ -133,7 +167,13 @@ fn run_ops(plan: &Plan, target: &Target, pinned: &mut Vec<String>) -> Result<Exe
                     oxbpf_syscalls::btf_load(&b.data, &mut log).map_err(step)?,
                 ))
             }
-            Op::CreateMap(m) => Some(Created::Map(create_map(m, &done).map_err(step)?)),
+            Op::CreateMap(m) => Some(Created::Map(create_map(m, &done).map_err(|e| {
+                lacking(i, &what, e, || {
+                    oxbpf_syscalls::probe_map_type(m.map_type)
+                        .eq(&oxbpf_syscalls::ProbeResult::Unsupported)
+                        .then(|| type_name("maps", "BPF_MAP_TYPE_", m.map_type.to_string()))
+                })
+            })?)),
             Op::UpdateElem(u) => {
                 oxbpf_syscalls::map_update_elem(done.map(u.map), &u.key, &u.value, u.flags)
                     .map_err(step)?;
@@ -159,7 +199,7 @@ fn run_ops(plan: &Plan, target: &Target, pinned: &mut Vec<String>) -> Result<Exe
             }
             Op::LoadProg(p) => Some(Created::Prog(load_prog(p, &done).map_err(|e| match e {
                 oxbpf_syscalls::Error::Verifier(ref v)
-                    if v.call == oxbpf_syscalls::Cmd::PROG_LOAD =>
+                    if v.call == oxbpf_syscalls::Cmd::PROG_LOAD && !v.log.trim().is_empty() =>
                 {
                     let insn = failing_insn(&v.log);
                     let source_line = insn.and_then(|at| source_line(plan, p, at)).map(Box::new);
@@ -191,7 +231,11 @@ fn run_ops(plan: &Plan, target: &Target, pinned: &mut Vec<String>) -> Result<Exe
                         source: Box::new(e),
                     }
                 }
-                e => step(e),
+                e => lacking(i, &what, e, || {
+                    oxbpf_syscalls::probe_prog_type(p.prog_type)
+                        .eq(&oxbpf_syscalls::ProbeResult::Unsupported)
+                        .then(|| type_name("programs", "BPF_PROG_TYPE_", p.prog_type.to_string()))
+                }),
             })?)),
             Op::ReuseMap(r) => Some(Created::Map(reuse_map(i, r)?)),
             Op::FindBtfId(b) => {

@@ -95,6 +95,7 @@ mod perf_sw;
 mod perfbuf;
 mod probe;
 mod probe_prog;
+mod probe_types;
 mod prog;
 mod prog_attach;
 mod ringbuf;
@@ -158,6 +159,7 @@ pub use probe_prog::{
     ACTIVE_LSMS, KPROBE_PMU_RETPROBE, KPROBE_PMU_TYPE, ProbeTarget, ProgProbe, ProgProbeReport,
     kprobe_pmu_type, kprobe_retprobe_bit, perf_event_open_kprobe, probe_prog, probe_prog_uncached,
 };
+pub use probe_types::{probe_map_type, probe_prog_type};
 pub use prog::{
     MAX_LOG_SIZE, ProgLoadOptions, TestRunOptions, TestRunOutput, VerifierLog, prog_load,
     prog_test_run,

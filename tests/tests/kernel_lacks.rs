@@ -1,0 +1,51 @@
+//! A kernel without a kind of map or program the object needs: the load
+//! error names the missing kind (found by probing after the kernel's bare
+//! `EINVAL`), not "Invalid argument".
+
+use oxbpf::sys::{MapType, ProbeResult, ProgType, probe_map_type};
+use oxbpf::{Error, OpenObject};
+use oxbpf_tests::{FdSnapshot, kernel_lock, object};
+
+#[test]
+fn an_unknown_program_type_is_named() {
+    let _k = kernel_lock();
+    let fds = FdSnapshot::take();
+    let mut open = OpenObject::open(object("xdp_count")).unwrap();
+    open.program_mut("xdp_count")
+        .unwrap()
+        .set_prog_type(ProgType(200));
+    let err = open.load().unwrap_err();
+    let Error::KernelLacks { feature, what, .. } = &err else {
+        panic!("expected KernelLacks, got {err:?}")
+    };
+    assert_eq!(feature, "programs of type 200", "{err}");
+    assert!(what.contains("xdp_count"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("this kernel has no programs of type 200")
+    );
+    fds.assert_no_leak("the refused load");
+}
+
+/// Runs on every kernel of vm-test: where arenas exist (6.9+) the object
+/// loads, elsewhere the error says arenas are missing.
+#[test]
+fn an_arena_object_loads_or_names_arena_maps() {
+    let _k = kernel_lock();
+    let result = OpenObject::open(object("arena")).unwrap().load();
+    match probe_map_type(MapType::ARENA) {
+        ProbeResult::Supported => {
+            result.expect("arena maps exist, the object loads");
+        }
+        ProbeResult::Unsupported => {
+            let Err(err) = result else {
+                panic!("no arena maps, yet the load worked")
+            };
+            let Error::KernelLacks { feature, .. } = &err else {
+                panic!("expected KernelLacks, got {err:?}")
+            };
+            assert_eq!(feature, "arena maps (BPF_MAP_TYPE_ARENA)");
+        }
+        ProbeResult::Inconclusive(e) => panic!("arena probe inconclusive: {e}"),
+    }
+}
