@@ -34,9 +34,18 @@ fuzz_target!(|data: &[u8]| {
                     );
                 }
                 RelocTarget::Data { section, .. } => assert!(section < obj.data.len()),
+                RelocTarget::Arena { .. } => {
+                    assert!(
+                        obj.arena.is_some(),
+                        "arena relocation without an arena section"
+                    )
+                }
                 _ => {}
             }
-            if matches!(r.target, RelocTarget::Map(_) | RelocTarget::Data { .. }) {
+            if matches!(
+                r.target,
+                RelocTarget::Map(_) | RelocTarget::Data { .. } | RelocTarget::Arena { .. }
+            ) {
                 // The loader patches both slots of the ld_imm64.
                 assert!(r.insn + 1 < p.function.insns.len());
             }
