@@ -1016,12 +1016,18 @@ fn function_infos(ext: &BtfExt<'_>, func: &Placed) -> (Vec<FuncInfo>, Vec<LineIn
     (funcs, lines)
 }
 
-/// libbpf's name for the map of a data section: as much of the object's
-/// name (up to its first `.`) as fits before the section name in the
-/// kernel's 15 bytes.
+/// libbpf's name for the map of a data section: at most 8 bytes of the
+/// object's name (up to its first `.`), fewer if the section name leaves
+/// less room in the kernel's 15, then the section name (`minimal_.bss`
+/// for `minimal_bpf.o`, as bpftool shows libbpf's maps).
 pub(crate) fn data_map_name(object: &str, section: &str) -> String {
+    /// The longest object-name prefix libbpf gives data maps.
+    const PREFIX_MAX: usize = 8;
     let stem = object.split('.').next().unwrap_or(object);
-    let room = 15usize.saturating_sub(section.len()).min(stem.len());
+    let room = 15usize
+        .saturating_sub(section.len())
+        .min(PREFIX_MAX)
+        .min(stem.len());
     let mut prefix = &stem[..room];
     while !stem.is_char_boundary(prefix.len()) {
         prefix = &prefix[..prefix.len() - 1];
@@ -1041,6 +1047,16 @@ mod tests {
             "a_long_o.rodata"
         );
         assert_eq!(data_map_name("minimal_bpf", ".rodata"), "minimal_.rodata");
+        assert_eq!(data_map_name("minimal_bpf", ".bss"), "minimal_.bss");
+        assert_eq!(data_map_name("core_many.bpf.o", ".data"), "core_man.data");
+        assert_eq!(
+            data_map_name("core_many.bpf.o", ".kconfig"),
+            "core_ma.kconfig"
+        );
+        assert_eq!(
+            data_map_name("externs.bpf.o", ".kconfig"),
+            "externs.kconfig"
+        );
         assert_eq!(data_map_name("x.o", ".rodata.str1.1"), "x.rodata.str1.1");
         assert_eq!(
             data_map_name("x.o", ".data.a_very_long_name"),
