@@ -101,7 +101,9 @@ pub(crate) fn collect(btf: Option<&Btf<'_>>, undefined: &[(String, bool)]) -> Re
     };
     let kconfig_vars = datasec_vars(btf, ".kconfig")?;
     let ksym_vars = datasec_vars(btf, ".ksyms")?;
-    let mut next_offset = 0u32;
+    // (index into out.list, alignment) of each kconfig extern, laid out
+    // once all are known.
+    let mut kconfig_aligns: Vec<(usize, u32)> = Vec::new();
     for (name, weak) in undefined {
         let var = |vars: &[TypeId]| -> Result<Option<(TypeId, TypeId)>> {
             for &id in vars {
@@ -120,13 +122,12 @@ pub(crate) fn collect(btf: Option<&Btf<'_>>, undefined: &[(String, bool)]) -> Re
             if size == 0 {
                 return Err(fail(name, "kconfig extern of size 0".into()));
             }
-            let offset = next_offset
-                .checked_next_multiple_of(align)
-                .ok_or_else(|| fail(name, "kconfig layout overflows".into()))?;
-            next_offset = offset
-                .checked_add(size)
-                .ok_or_else(|| fail(name, "kconfig layout overflows".into()))?;
-            ExternKind::Kconfig { offset, size, ty }
+            kconfig_aligns.push((out.list.len(), align));
+            ExternKind::Kconfig {
+                offset: 0,
+                size,
+                ty,
+            }
         } else if let Some((_, ty)) = var(&ksym_vars)? {
             if btf
                 .skip_mods_and_typedefs(ty)
@@ -154,8 +155,43 @@ pub(crate) fn collect(btf: Option<&Btf<'_>>, undefined: &[(String, bool)]) -> Re
             kind,
         });
     }
-    out.kconfig_size = next_offset;
+    out.kconfig_size = layout_kconfig(&mut out.list, &mut kconfig_aligns)?;
     Ok(out)
+}
+
+/// Places the kconfig externs (`(index, alignment)` pairs into `list`)
+/// in the `.kconfig` map as libbpf does, so that both loaders give the
+/// map the same size and the programs the same offsets: the most aligned
+/// first, then the smallest, then by name; each at the next multiple of
+/// its alignment.
+/// Returns the map's value size.
+fn layout_kconfig(list: &mut [Extern], aligns: &mut [(usize, u32)]) -> Result<u32> {
+    let size = |i: usize| match list[i].kind {
+        ExternKind::Kconfig { size, .. } => size,
+        _ => 0,
+    };
+    aligns.sort_by(|&(a, align_a), &(b, align_b)| {
+        align_b
+            .cmp(&align_a)
+            .then_with(|| size(a).cmp(&size(b)))
+            .then_with(|| list[a].name.cmp(&list[b].name))
+    });
+    let mut next_offset = 0u32;
+    for &(i, align) in aligns.iter() {
+        let ext = &mut list[i];
+        let ExternKind::Kconfig { offset, size, .. } = &mut ext.kind else {
+            continue;
+        };
+        let overflow = || Error::Extern {
+            name: ext.name.clone(),
+            reason: "kconfig layout overflows".into(),
+        };
+        *offset = next_offset
+            .checked_next_multiple_of(align)
+            .ok_or_else(overflow)?;
+        next_offset = offset.checked_add(*size).ok_or_else(overflow)?;
+    }
+    Ok(next_offset)
 }
 
 /// The VAR ids listed in the DATASEC named `name` (none if it is absent).
@@ -167,5 +203,65 @@ fn datasec_vars(btf: &Btf<'_>, name: &str) -> Result<Vec<TypeId>> {
     match btf.type_by_id(id).map_err(err)? {
         Type::Datasec(d) => Ok(d.vars().map(|v| v.ty).collect()),
         _ => Ok(Vec::new()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The layout libbpf 1.7 gives tests/progs/externs.bpf.c's externs
+    /// (its debug log lists each offset): most aligned first, then the
+    /// smallest, then by name.
+    #[test]
+    fn kconfig_layout_is_libbpfs() {
+        let decl: [(&str, u32, u32); 9] = [
+            ("CONFIG_HZ", 4, 4),
+            ("CONFIG_BPF_SYSCALL", 1, 1),
+            ("CONFIG_BPF_JIT", 4, 4),
+            ("CONFIG_BPF", 1, 1),
+            ("CONFIG_DEFAULT_HOSTNAME", 16, 1),
+            ("CONFIG_OXBPF_NOT_A_CONFIG", 8, 8),
+            ("LINUX_KERNEL_VERSION", 4, 4),
+            ("LINUX_HAS_SYSCALL_WRAPPER", 1, 1),
+            ("LINUX_HAS_BPF_COOKIE", 1, 1),
+        ];
+        let mut list: Vec<Extern> = decl
+            .iter()
+            .map(|&(name, size, _)| Extern {
+                name: name.into(),
+                weak: false,
+                kind: ExternKind::Kconfig {
+                    offset: 0,
+                    size,
+                    ty: TypeId(1),
+                },
+            })
+            .collect();
+        let mut aligns: Vec<(usize, u32)> = decl
+            .iter()
+            .enumerate()
+            .map(|(i, &(_, _, align))| (i, align))
+            .collect();
+        let size = layout_kconfig(&mut list, &mut aligns).unwrap();
+        let offset = |name: &str| match list.iter().find(|e| e.name == name).unwrap().kind {
+            ExternKind::Kconfig { offset, .. } => offset,
+            _ => unreachable!(),
+        };
+        let expected = [
+            ("CONFIG_OXBPF_NOT_A_CONFIG", 0),
+            ("CONFIG_BPF_JIT", 8),
+            ("CONFIG_HZ", 12),
+            ("LINUX_KERNEL_VERSION", 16),
+            ("CONFIG_BPF", 20),
+            ("CONFIG_BPF_SYSCALL", 21),
+            ("LINUX_HAS_BPF_COOKIE", 22),
+            ("LINUX_HAS_SYSCALL_WRAPPER", 23),
+            ("CONFIG_DEFAULT_HOSTNAME", 24),
+        ];
+        for (name, at) in expected {
+            assert_eq!(offset(name), at, "{name}");
+        }
+        assert_eq!(size, 40);
     }
 }
