@@ -82,24 +82,31 @@ pub fn link_program(
     start_of.insert(entry_ref, 0);
     // Length of every function queued so far, placed or not.
     let mut planned_end = entry.insns.len();
-    for &root in extra {
-        let callee = *by_place.get(&root).ok_or(Error::NoTarget {
-            function: entry.name.clone(),
-            insn: 0,
-            what: "extra function",
-            section: root.section_index,
-            offset: root.offset,
-        })?;
-        if let std::collections::hash_map::Entry::Vacant(slot) = start_of.entry(root) {
-            slot.insert(planned_end);
-            planned_end += callee.insns.len();
-            queue.push(callee);
-        }
-    }
+    // The extra functions come after everything the entry reaches (as
+    // libbpf places an exception callback), each followed by what it
+    // reaches in turn.
+    let mut extras = extra.iter();
     // Fixups to make once every function's start is known:
     // (insn index in `linked.insns`, target, is call).
     let mut fixups: Vec<(usize, FuncRef, bool)> = Vec::new();
-    while let Some(&func) = queue.get(next) {
+    loop {
+        if next == queue.len() {
+            let Some(&root) = extras.next() else { break };
+            let callee = *by_place.get(&root).ok_or(Error::NoTarget {
+                function: entry.name.clone(),
+                insn: 0,
+                what: "extra function",
+                section: root.section_index,
+                offset: root.offset,
+            })?;
+            if let std::collections::hash_map::Entry::Vacant(slot) = start_of.entry(root) {
+                slot.insert(planned_end);
+                planned_end += callee.insns.len();
+                queue.push(callee);
+            }
+            continue;
+        }
+        let func = queue[next];
         next += 1;
         let origin = FuncRef {
             section_index: func.section_index,
@@ -263,6 +270,65 @@ mod tests {
         assert_eq!((target(0), target(1), target(2)), (4, 6, 4));
         assert_eq!(target(4), 6, "a's call to b");
         assert!(linked.relocations.is_empty());
+    }
+
+    #[test]
+    fn extra_functions_follow_everything_the_entry_reaches() {
+        // .text: handler (2 insns) at 0, which calls helper; helper at 16;
+        // cb at 32, called by the entry.
+        let handler = func(
+            "handler",
+            1,
+            0,
+            vec![Insn::call_subprog(-1), Insn::exit()],
+            vec![call_reloc(0, 1, 16)],
+        );
+        let helper = func("helper", 1, 16, vec![Insn::exit()], vec![]);
+        let cb = func(
+            "cb",
+            1,
+            32,
+            vec![Insn::mov64_imm(0, 0), Insn::exit()],
+            vec![],
+        );
+        let entry = func(
+            "entry",
+            3,
+            0,
+            vec![Insn::call_subprog(-1), Insn::exit()],
+            vec![call_reloc(0, 1, 32)],
+        );
+        let handler_ref = FuncRef {
+            section_index: 1,
+            offset: 0,
+        };
+        let linked =
+            link_program(&entry, &[handler_ref], &[&entry, &handler, &helper, &cb]).unwrap();
+        let names: Vec<_> = linked
+            .functions
+            .iter()
+            .map(|p| (p.name.as_str(), p.start.0))
+            .collect();
+        assert_eq!(
+            names,
+            [("entry", 0), ("cb", 2), ("handler", 4), ("helper", 6)]
+        );
+        let target = |i: usize| (i as i64 + 1 + i64::from(linked.insns[i].imm)) as usize;
+        assert_eq!((target(0), target(4)), (2, 6));
+        // An extra function the entry reaches anyway is placed once.
+        let cb_ref = FuncRef {
+            section_index: 1,
+            offset: 32,
+        };
+        let linked = link_program(&entry, &[cb_ref], &[&entry, &cb]).unwrap();
+        assert_eq!(linked.functions.len(), 2);
+        // One that does not exist is an error naming the entry.
+        let missing = FuncRef {
+            section_index: 1,
+            offset: 64,
+        };
+        let err = link_program(&entry, &[missing], &[&entry, &cb]).unwrap_err();
+        assert!(err.to_string().contains("entry"), "{err}");
     }
 
     #[test]
