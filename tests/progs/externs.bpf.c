@@ -21,8 +21,14 @@
  *        which this host's kernel lacks: they are tested under vm-test)
  *   [11] pid of the task bpf_task_from_pid(ctx pid) finds (kfuncs) == ctx pid
  *   [12] bpf_ksym_exists(oxbpf_no_such_kfunc) == 0
+ *
+ * task->pid is read through a CO-RE relocation: task_struct's layout
+ * differs between the kernels vm-test runs this on.
  */
 #include "common.h"
+
+/* A field of a kernel struct at the running kernel's offset. */
+#define CORE_FIELD(p, f) (*__builtin_preserve_access_index(&(p)->f))
 
 /* libbpf-dev 1.1 headers predate bpf_ksym_exists(). */
 #ifndef bpf_ksym_exists
@@ -76,7 +82,7 @@ int read_externs(__s32 *pid)
 	put(9, (__u64)&bpf_prog_put);
 	task = bpf_task_from_pid(*pid);
 	if (task) {
-		put(11, task->pid);
+		put(11, CORE_FIELD(task, pid));
 		bpf_task_release(task);
 	}
 	if (bpf_ksym_exists(oxbpf_no_such_kfunc))

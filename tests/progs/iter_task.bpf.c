@@ -19,8 +19,15 @@
  *   last record, and only it, has tgid == pid == 0xFFFFFFFF; some record is
  *   { getpid(), gettid() } of the reading thread. (Do not expect pid 1: on
  *   this machine the iterator starts at pid 2.)
+ *
+ * task_struct's layout differs between kernels (vm-test runs this on 5.10,
+ * 6.1 and 6.12): its fields are read through CO-RE relocations, the
+ * exception to the corpus's no-CO-RE rule (see README.md).
  */
 #include "common.h"
+
+/* A field of a kernel struct at the running kernel's offset. */
+#define CORE_FIELD(p, f) (*__builtin_preserve_access_index(&(p)->f))
 
 struct task_record {
 	__u32 tgid;
@@ -40,8 +47,8 @@ int dump_task(struct bpf_iter__task *ctx)
 		rec.tgid = 0xFFFFFFFF;
 		rec.pid = 0xFFFFFFFF;
 	} else {
-		rec.tgid = task->tgid;
-		rec.pid = task->pid;
+		rec.tgid = CORE_FIELD(task, tgid);
+		rec.pid = CORE_FIELD(task, pid);
 	}
 	bpf_seq_write(seq, &rec, sizeof(rec));
 	return 0;

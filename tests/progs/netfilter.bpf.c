@@ -10,6 +10,10 @@
  */
 #include "common.h"
 
+/* A field of a kernel struct at the running kernel's offset: sk_buff's
+ * layout differs between the kernels vm-test runs this on (CO-RE). */
+#define CORE_FIELD(p, f) (*__builtin_preserve_access_index(&(p)->f))
+
 #define IPPROTO_UDP_ 17
 #define NF_DROP_ 0
 #define NF_ACCEPT_ 1
@@ -31,9 +35,9 @@ int nf_udp(struct bpf_nf_ctx *ctx)
 	__u64 *n;
 	void *net;
 
-	if (skb->protocol != bpf_htons(ETH_P_IP))
+	if (CORE_FIELD(skb, protocol) != bpf_htons(ETH_P_IP))
 		return NF_ACCEPT_;
-	net = skb->head + skb->network_header;
+	net = CORE_FIELD(skb, head) + CORE_FIELD(skb, network_header);
 	if (bpf_probe_read_kernel(&ip, sizeof(ip), net))
 		return NF_ACCEPT_;
 	if (ip.protocol != IPPROTO_UDP_ || ip.ihl != 5)

@@ -285,11 +285,61 @@ pub enum Feature {
     FmodRet,
     /// BPF LSM programs.
     Lsm,
+    /// `BPF_MAP_TYPE_ARENA` maps (Linux 6.9).
+    ArenaMaps,
+    /// `BPF_MAP_TYPE_BLOOM_FILTER` maps (Linux 5.16).
+    BloomMaps,
+    /// `BPF_PROG_TYPE_SYSCALL` programs (Linux 5.14).
+    SyscallProgs,
+    /// The `bpf_loop` helper (Linux 5.17).
+    BpfLoop,
+    /// The `bpf_throw` kfunc in tc programs: BPF exceptions (Linux 6.7).
+    BpfThrow,
+    /// The `bpf_task_from_pid` and `bpf_task_release` kfuncs in syscall
+    /// programs (Linux 6.2 for the kfunc).
+    TaskFromPid,
+    /// `BPF_PROG_TEST_RUN` of an XDP program with a `struct xdp_md`
+    /// context, metadata before the frame (Linux 5.14).
+    XdpTestRunMeta,
+    /// `BPF_PROG_TYPE_NETFILTER` programs (Linux 6.4).
+    NetfilterProgs,
+    /// `BPF_MAP_TYPE_USER_RINGBUF` maps (Linux 6.1).
+    UserRingbufMaps,
+    /// tcx links (`BPF_TCX_INGRESS`, Linux 6.6).
+    TcxLinks,
+    /// uprobe_multi links (`BPF_TRACE_UPROBE_MULTI`, Linux 6.6).
+    UprobeMulti,
+    /// sockmap links (`BPF_LINK_TYPE_SOCKMAP`, Linux 6.10).
+    SockmapLinks,
+    /// cgroup links placed relative to others (`BPF_F_BEFORE`/`AFTER` in
+    /// `BPF_LINK_CREATE` of a cgroup attach type).
+    CgroupLinkOrder,
+    /// struct_ops maps registered through a link (`BPF_F_LINK`, Linux
+    /// 6.4).
+    StructOpsLinks,
+}
+
+/// How a [`Feature`] is probed.
+enum How {
+    /// A program kind, loaded and attached by the library's probe.
+    Prog(oxbpf::sys::ProgProbe),
+    /// A map type, created by the library's probe.
+    Map(oxbpf::sys::MapType),
+    /// A program type, loaded by the library's probe.
+    ProgType(oxbpf::sys::ProgType),
+    /// A helper, called by a program of this crate.
+    Helper(&'static str),
+    /// Kfuncs of vmlinux, called by a program of this type.
+    Kfuncs(oxbpf::sys::ProgType, &'static [&'static str]),
+    /// A test run of this crate.
+    XdpMeta,
+    /// A `BPF_LINK_CREATE` of this crate.
+    Link,
 }
 
 impl Feature {
     /// Every feature.
-    pub const ALL: [Feature; 7] = [
+    pub const ALL: [Feature; 21] = [
         Feature::Kprobe,
         Feature::Kretprobe,
         Feature::KprobeMulti,
@@ -297,25 +347,84 @@ impl Feature {
         Feature::Fexit,
         Feature::FmodRet,
         Feature::Lsm,
+        Feature::ArenaMaps,
+        Feature::BloomMaps,
+        Feature::SyscallProgs,
+        Feature::BpfLoop,
+        Feature::BpfThrow,
+        Feature::TaskFromPid,
+        Feature::XdpTestRunMeta,
+        Feature::NetfilterProgs,
+        Feature::UserRingbufMaps,
+        Feature::TcxLinks,
+        Feature::UprobeMulti,
+        Feature::SockmapLinks,
+        Feature::CgroupLinkOrder,
+        Feature::StructOpsLinks,
     ];
 
-    /// The library probe that decides it.
-    pub fn probe(self) -> oxbpf::sys::ProgProbe {
-        use oxbpf::sys::ProgProbe as P;
-        match self {
-            Feature::Kprobe => P::Kprobe,
-            Feature::Kretprobe => P::Kretprobe,
-            Feature::KprobeMulti => P::KprobeMulti,
-            Feature::Fentry => P::Fentry,
-            Feature::Fexit => P::Fexit,
-            Feature::FmodRet => P::FmodRet,
-            Feature::Lsm => P::Lsm,
+    /// The library program probe that decides it, for the program kinds
+    /// ([`oxbpf::sys::probe_prog`]).
+    pub fn prog_probe(self) -> Option<oxbpf::sys::ProgProbe> {
+        match self.how() {
+            How::Prog(p) => Some(p),
+            _ => None,
         }
     }
 
-    /// Its name in markers and in `$OXBPF_REQUIRE` (`"fentry"`...).
+    fn how(self) -> How {
+        use oxbpf::sys::{MapType, ProgProbe as P, ProgType};
+        match self {
+            Feature::Kprobe => How::Prog(P::Kprobe),
+            Feature::Kretprobe => How::Prog(P::Kretprobe),
+            Feature::KprobeMulti => How::Prog(P::KprobeMulti),
+            Feature::Fentry => How::Prog(P::Fentry),
+            Feature::Fexit => How::Prog(P::Fexit),
+            Feature::FmodRet => How::Prog(P::FmodRet),
+            Feature::Lsm => How::Prog(P::Lsm),
+            Feature::ArenaMaps => How::Map(MapType::ARENA),
+            Feature::BloomMaps => How::Map(MapType::BLOOM_FILTER),
+            Feature::SyscallProgs => How::ProgType(ProgType::SYSCALL),
+            Feature::BpfLoop => How::Helper("bpf_loop"),
+            Feature::BpfThrow => How::Kfuncs(ProgType::SCHED_CLS, &["bpf_throw"]),
+            Feature::TaskFromPid => How::Kfuncs(
+                ProgType::SYSCALL,
+                &["bpf_task_from_pid", "bpf_task_release"],
+            ),
+            Feature::XdpTestRunMeta => How::XdpMeta,
+            Feature::NetfilterProgs => How::ProgType(ProgType::NETFILTER),
+            Feature::UserRingbufMaps => How::Map(MapType::USER_RINGBUF),
+            Feature::TcxLinks
+            | Feature::UprobeMulti
+            | Feature::SockmapLinks
+            | Feature::CgroupLinkOrder
+            | Feature::StructOpsLinks => How::Link,
+        }
+    }
+
+    /// Its name in markers and in `$OXBPF_REQUIRE` (`"fentry"`,
+    /// `"arena_maps"`...).
     pub fn name(self) -> &'static str {
-        self.probe().name()
+        match self.how() {
+            How::Prog(p) => p.name(),
+            How::Helper(h) => h,
+            _ => match self {
+                Feature::ArenaMaps => "arena_maps",
+                Feature::BloomMaps => "bloom_maps",
+                Feature::SyscallProgs => "syscall_progs",
+                Feature::BpfThrow => "bpf_throw",
+                Feature::TaskFromPid => "bpf_task_from_pid",
+                Feature::XdpTestRunMeta => "xdp_test_run_meta",
+                Feature::NetfilterProgs => "netfilter_progs",
+                Feature::UserRingbufMaps => "user_ringbuf_maps",
+                Feature::TcxLinks => "tcx_links",
+                Feature::UprobeMulti => "uprobe_multi",
+                Feature::SockmapLinks => "sockmap_links",
+                Feature::CgroupLinkOrder => "cgroup_link_order",
+                Feature::StructOpsLinks => "struct_ops_links",
+                _ => unreachable!("every other feature is a program kind or a helper"),
+            },
+        }
     }
 
     /// The kernel function the probe attaches to: functions that exist
@@ -341,11 +450,244 @@ pub enum Probed {
     Inconclusive(String),
 }
 
-/// Probes `feature` with the library's program probes (cached per
-/// process).
+/// Probes `feature` with the library's probes (program kinds, map and
+/// program types; cached per process), or for helpers and kfuncs by
+/// loading a program that calls them.
 pub fn probe(feature: Feature) -> Probed {
+    use oxbpf::sys::ProbeResult;
+    let typed = |r: ProbeResult, what: String| match r {
+        ProbeResult::Supported => Probed::Supported,
+        ProbeResult::Unsupported => Probed::Unsupported(format!(
+            "the kernel refuses {what} while a plain one of a basic type works"
+        )),
+        ProbeResult::Inconclusive(e) => {
+            Probed::Inconclusive(format!("probing {what}: {e} (no privileges or no bpf()?)"))
+        }
+    };
+    match feature.how() {
+        How::Prog(p) => probe_prog_kind(feature, p),
+        How::Map(t) => typed(
+            oxbpf::sys::probe_map_type(t),
+            format!("the simplest map of type {t}"),
+        ),
+        How::ProgType(t) => typed(
+            oxbpf::sys::probe_prog_type(t),
+            format!("the simplest program of type {t}"),
+        ),
+        How::Helper(h) => probe_helper(h),
+        How::Kfuncs(t, names) => probe_kfuncs(t, names),
+        How::XdpMeta => probe_xdp_meta(),
+        How::Link => probe_link(feature),
+    }
+}
+
+/// BTF with one type, `[1] int` (4 bytes, signed).
+fn int_btf() -> Vec<u8> {
+    let strings = b"\0int\0";
+    let types: [u32; 4] = [1, 1 << 24, 4, (1 << 24) | 32];
+    let header: [u32; 5] = [24, 0, 16, 16, strings.len() as u32];
+    let mut out = Vec::new();
+    out.extend_from_slice(&0xeb9f_u16.to_ne_bytes());
+    out.extend_from_slice(&[1, 0]);
+    for w in header.into_iter().chain(types) {
+        out.extend_from_slice(&w.to_ne_bytes());
+    }
+    out.extend_from_slice(strings);
+    out
+}
+
+/// Where cgroup2 is mounted, if it is.
+fn cgroup2_mount() -> Option<PathBuf> {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").ok()?;
+    mounts.lines().find_map(|l| {
+        let mut w = l.split(' ');
+        let (_, at, fs) = (w.next()?, w.next()?, w.next()?);
+        (fs == "cgroup2").then(|| PathBuf::from(at))
+    })
+}
+
+/// Creates the simplest link of the kind `feature` names, detached at
+/// once. The kernel answers `EINVAL` for an attach type or flag it does
+/// not know (unsupported); any other failure is inconclusive. The
+/// uprobe_multi probe names a file that does not exist: a kernel with
+/// such links looks for it (`ENOENT`).
+fn probe_link(feature: Feature) -> Probed {
+    use oxbpf::asm::Insn;
+    use oxbpf::sys::{
+        AttachType, Errno, LinkCreateRelative, LinkTail, LinkTarget, MapCreateAttr, MapType,
+        ProgLoadOptions, ProgType, VerifierLog,
+    };
+    use std::os::fd::AsFd;
+    if let Err(why) = baseline() {
+        return Probed::Inconclusive(why);
+    }
+    let load = |t: ProgType, attach: AttachType, ret: i32| {
+        let insns = [Insn::mov64_imm(0, ret), Insn::exit()];
+        let mut opts = ProgLoadOptions::new(t, &insns, c"GPL");
+        opts.name = "oxbpf_probe";
+        opts.expected_attach_type = attach;
+        oxbpf::sys::prog_load(&opts, &mut VerifierLog::new())
+    };
+    let unsupported = |what: &str, e: &oxbpf::sys::Error| {
+        Probed::Unsupported(format!("the kernel refuses {what}: {e}"))
+    };
+    let judge = |what: &str, r: oxbpf::sys::Result<()>, ok_errno: Option<Errno>| match r {
+        Ok(()) => Probed::Supported,
+        Err(e) if e.errno().is_some() && e.errno() == ok_errno => Probed::Supported,
+        Err(e) if e.errno() == Some(Errno::INVAL) => unsupported(what, &e),
+        Err(e) => Probed::Inconclusive(format!("{what}: {e}")),
+    };
+    match feature {
+        Feature::TcxLinks => {
+            let what = "a tcx_ingress link on the loopback interface";
+            let r = load(ProgType::SCHED_CLS, AttachType::TCX_INGRESS, -1).and_then(|p| {
+                oxbpf::sys::link_create(
+                    &p,
+                    LinkTarget::Ifindex(1),
+                    AttachType::TCX_INGRESS,
+                    0,
+                    &LinkTail::Tcx(LinkCreateRelative::default()),
+                )
+                .map(drop)
+            });
+            judge(what, r, None)
+        }
+        Feature::UprobeMulti => {
+            let what = "a trace_uprobe_multi link";
+            let attach = AttachType::TRACE_UPROBE_MULTI;
+            let r = load(ProgType::KPROBE, attach, 0).and_then(|p| {
+                let tail = LinkTail::UprobeMulti {
+                    path: c"/oxbpf-probe-no-such-file",
+                    offsets: &[0x1000],
+                    ref_ctr_offsets: &[],
+                    cookies: &[],
+                    flags: 0,
+                    pid: 0,
+                };
+                oxbpf::sys::link_create(&p, LinkTarget::None, attach, 0, &tail).map(drop)
+            });
+            judge(what, r, Some(Errno::NOENT))
+        }
+        Feature::SockmapLinks => {
+            let what = "a sk_skb_stream_verdict link on a sockmap";
+            let attach = AttachType::SK_SKB_STREAM_VERDICT;
+            let r = oxbpf::sys::map_create(&MapCreateAttr::new(MapType::SOCKMAP, 4, 4, 1))
+                .and_then(|map| {
+                    let p = load(ProgType::SK_SKB, attach, 1)?;
+                    oxbpf::sys::link_create(
+                        &p,
+                        LinkTarget::Fd(map.as_fd()),
+                        attach,
+                        0,
+                        &LinkTail::None,
+                    )
+                    .map(drop)
+                });
+            judge(what, r, None)
+        }
+        Feature::CgroupLinkOrder => {
+            let what = "a cgroup_device link with BPF_F_BEFORE";
+            let Some(root) = cgroup2_mount() else {
+                return Probed::Inconclusive("no cgroup2 mount in /proc/self/mounts".into());
+            };
+            let dir = root.join(format!("oxbpf-probe-{}", std::process::id()));
+            let cg = match std::fs::create_dir_all(&dir).and_then(|()| std::fs::File::open(&dir)) {
+                Ok(cg) => cg,
+                Err(e) => return Probed::Inconclusive(format!("{}: {e}", dir.display())),
+            };
+            // r0 = 1: allow every device (the cgroup is empty).
+            let r = load(ProgType::CGROUP_DEVICE, AttachType::CGROUP_DEVICE, 1).and_then(|p| {
+                oxbpf::sys::link_create(
+                    &p,
+                    LinkTarget::Fd(cg.as_fd()),
+                    AttachType::CGROUP_DEVICE,
+                    oxbpf::sys::F_BEFORE,
+                    &LinkTail::Cgroup(LinkCreateRelative::default()),
+                )
+                .map(drop)
+            });
+            drop(cg);
+            let _ = std::fs::remove_dir(&dir);
+            judge(what, r, None)
+        }
+        Feature::StructOpsLinks => {
+            // A tcp_congestion_ops map (value type from vmlinux BTF) with
+            // BPF_F_LINK: created, not registered.
+            let what = "a struct_ops map with BPF_F_LINK";
+            let value = "bpf_struct_ops_tcp_congestion_ops";
+            let btf = match oxbpf::btf::Btf::from_file(Path::new(oxbpf::VMLINUX_BTF)) {
+                Ok(btf) => btf,
+                Err(e) => return Probed::Inconclusive(format!("{}: {e}", oxbpf::VMLINUX_BTF)),
+            };
+            let found = btf
+                .find_by_name_kind(value, oxbpf::btf::Kind::Struct)
+                .map_err(|e| e.to_string())
+                .and_then(|id| {
+                    let id = id.ok_or_else(|| format!("vmlinux BTF has no struct {value}"))?;
+                    let size = btf.resolve_size(id).map_err(|e| e.to_string())?;
+                    Ok((id.0, size))
+                });
+            let (id, size) = match found {
+                Ok(found) => found,
+                Err(e) => return Probed::Inconclusive(e),
+            };
+            const F_LINK: u32 = 1 << 13;
+            // The kernel wants the object's BTF too (any BTF will do).
+            let obj_btf = match oxbpf::sys::btf_load(&int_btf(), &mut VerifierLog::new()) {
+                Ok(b) => b,
+                Err(e) => return Probed::Inconclusive(format!("loading a BTF of one int: {e}")),
+            };
+            let mut plain = MapCreateAttr::new(MapType::STRUCT_OPS, 4, size, 1);
+            plain.btf_vmlinux_value_type_id = id;
+            plain.btf_fd = std::os::fd::AsRawFd::as_raw_fd(&obj_btf) as u32;
+            let mut attr = plain;
+            attr.map_flags = F_LINK;
+            match oxbpf::sys::map_create(&attr) {
+                Ok(_) => Probed::Supported,
+                // The same map without the flag must work, or the refusal
+                // says nothing about links.
+                Err(e) if e.errno() == Some(Errno::INVAL) => match oxbpf::sys::map_create(&plain) {
+                    Ok(_) => unsupported(what, &e),
+                    Err(p) => {
+                        Probed::Inconclusive(format!("{what}: {e}, and without the flag: {p}"))
+                    }
+                },
+                Err(e) => Probed::Inconclusive(format!("{what}: {e}")),
+            }
+        }
+        _ => unreachable!("not a link feature"),
+    }
+}
+
+/// Test-runs `r0 = XDP_PASS; exit` on a 14-byte frame behind 4 bytes of
+/// metadata (`struct xdp_md` as ctx_in: data 4, data_end 18).
+fn probe_xdp_meta() -> Probed {
+    use oxbpf::asm::Insn;
+    use oxbpf::sys::{ProgLoadOptions, ProgType, TestRunOptions, VerifierLog};
+    let insns = [Insn::mov64_imm(0, 2), Insn::exit()];
+    let opts = ProgLoadOptions::new(ProgType::XDP, &insns, c"GPL");
+    let prog = match oxbpf::sys::prog_load(&opts, &mut VerifierLog::new()) {
+        Ok(p) => p,
+        Err(e) => return Probed::Inconclusive(format!("a plain XDP program does not load: {e}")),
+    };
+    let mut ctx = [0u8; 24];
+    ctx[..4].copy_from_slice(&4u32.to_ne_bytes());
+    ctx[4..8].copy_from_slice(&18u32.to_ne_bytes());
+    let mut run = TestRunOptions::new(&[0u8; 18], 64);
+    run.ctx_in = &ctx;
+    match oxbpf::sys::prog_test_run(&prog, &run) {
+        Ok(out) if out.retval == 2 => Probed::Supported,
+        Ok(out) => Probed::Inconclusive(format!("the probe returned {}, not XDP_PASS", out.retval)),
+        Err(e) if e.errno() == Some(oxbpf::sys::Errno::INVAL) => Probed::Unsupported(format!(
+            "the kernel refuses a struct xdp_md context with metadata in an XDP test run: {e}"
+        )),
+        Err(e) => Probed::Inconclusive(format!("an XDP test run with a context: {e}")),
+    }
+}
+
+fn probe_prog_kind(feature: Feature, kind: oxbpf::sys::ProgProbe) -> Probed {
     let func = feature.probe_function();
-    let btf_id = if feature.probe().needs_btf_id() {
+    let btf_id = if kind.needs_btf_id() {
         match vmlinux_func_id(func) {
             Ok(Some(id)) => id,
             Ok(None) => {
@@ -361,15 +703,132 @@ pub fn probe(feature: Feature) -> Probed {
     } else {
         0
     };
-    let report = oxbpf::sys::probe_prog(
-        feature.probe(),
-        &oxbpf::sys::ProbeTarget::function(func, btf_id),
-    );
+    let report = oxbpf::sys::probe_prog(kind, &oxbpf::sys::ProbeTarget::function(func, btf_id));
     match report.result {
         oxbpf::sys::ProbeResult::Supported => Probed::Supported,
         oxbpf::sys::ProbeResult::Unsupported => Probed::Unsupported(report.detail),
         oxbpf::sys::ProbeResult::Inconclusive(_) => Probed::Inconclusive(report.detail),
     }
+}
+
+/// Whether a plain socket filter loads: without it no refusal means
+/// anything.
+fn baseline() -> Result<(), String> {
+    use oxbpf::sys::ProbeResult;
+    match oxbpf::sys::probe_prog_type(oxbpf::sys::ProgType::SOCKET_FILTER) {
+        ProbeResult::Supported => Ok(()),
+        r => Err(format!(
+            "even a plain socket filter does not load ({r:?}): no privileges or no bpf()"
+        )),
+    }
+}
+
+/// Loads `insns` as a program of type `t` (sleepable for syscall
+/// programs); `Err` holds the error and the verifier's log.
+fn try_load(t: oxbpf::sys::ProgType, insns: &[oxbpf::asm::Insn]) -> Result<(), (String, String)> {
+    use oxbpf::sys::{ProgLoadOptions, ProgType, VerifierLog};
+    let mut opts = ProgLoadOptions::new(t, insns, c"GPL");
+    opts.name = "oxbpf_probe";
+    if t == ProgType::SYSCALL {
+        opts.prog_flags = 1 << 4; // BPF_F_SLEEPABLE: syscall programs must be
+    }
+    let mut log = VerifierLog::new();
+    oxbpf::sys::prog_load(&opts, &mut log)
+        .map(drop)
+        .map_err(|e| (e.to_string(), log.text().to_string()))
+}
+
+/// Calls helper `name` with zero arguments from a socket filter. The
+/// verifier names a helper it does not know (`invalid func` or `unknown
+/// func`) before it looks at the arguments: any other refusal (the zeros
+/// are no callback) means the helper exists.
+fn probe_helper(name: &str) -> Probed {
+    if let Err(why) = baseline() {
+        return Probed::Inconclusive(why);
+    }
+    let Some(id) = oxbpf::asm::helper_id(name) else {
+        return Probed::Inconclusive(format!("this library has no number for helper {name}"));
+    };
+    probe_helper_number(name, id)
+}
+
+fn probe_helper_number(name: &str, id: i32) -> Probed {
+    use oxbpf::asm::Insn;
+    let mut insns: Vec<Insn> = (1..=5).map(|r| Insn::mov64_imm(r, 0)).collect();
+    insns.extend([Insn::call_helper(id), Insn::mov64_imm(0, 0), Insn::exit()]);
+    match try_load(oxbpf::sys::ProgType::SOCKET_FILTER, &insns) {
+        Ok(()) => Probed::Supported,
+        Err((_, log)) if log.contains("invalid func ") || log.contains("unknown func ") => {
+            Probed::Unsupported(format!(
+                "the verifier does not know helper {name} (#{id}): {}",
+                last_line(&log)
+            ))
+        }
+        Err((e, log)) if log.is_empty() => Probed::Inconclusive(format!(
+            "a program calling {name} was refused without a log: {e}"
+        )),
+        Err(_) => Probed::Supported,
+    }
+}
+
+/// Calls the kfuncs `names` of vmlinux from a program of type `t`: the
+/// first with `r1 = 1`, each next one with the previous result (an
+/// acquire/release pair such as `bpf_task_from_pid`/`bpf_task_release`),
+/// skipped when that result is NULL. Unsupported when vmlinux BTF has no
+/// such function or the verifier refuses the call ("not allowed", "not
+/// supported"); any other refusal is a wrong probe (inconclusive), not a
+/// missing feature.
+fn probe_kfuncs(t: oxbpf::sys::ProgType, names: &[&str]) -> Probed {
+    use oxbpf::asm::Insn;
+    use oxbpf::asm::opcode::jmp;
+    if let Err(why) = baseline() {
+        return Probed::Inconclusive(why);
+    }
+    let btf = match oxbpf::btf::Btf::from_file(Path::new(oxbpf::VMLINUX_BTF)) {
+        Ok(btf) => btf,
+        Err(e) => {
+            return Probed::Inconclusive(format!("cannot read {}: {e}", oxbpf::VMLINUX_BTF));
+        }
+    };
+    let mut insns = vec![Insn::mov64_imm(1, 1)];
+    for (i, name) in names.iter().enumerate() {
+        let id = match btf.find_by_name_kind(name, oxbpf::btf::Kind::Func) {
+            Ok(Some(id)) => id.0,
+            Ok(None) => {
+                return Probed::Unsupported(format!("vmlinux BTF has no function {name}"));
+            }
+            Err(e) => return Probed::Inconclusive(format!("looking up {name}: {e}")),
+        };
+        if i > 0 {
+            // if r0 == NULL skip the rest (3 instructions per kfunc).
+            let rest = 3 * (names.len() - i) as i16 - 1;
+            insns.push(Insn::jmp_imm(jmp::JEQ, 0, 0, rest));
+            insns.push(Insn::mov64_reg(1, 0));
+        }
+        insns.push(Insn::call_kfunc(id as i32, 0));
+    }
+    insns.extend([Insn::mov64_imm(0, 0), Insn::exit()]);
+    let what = names.join(", ");
+    match try_load(t, &insns) {
+        Ok(()) => Probed::Supported,
+        Err((e, log)) if log.contains("not allowed") || log.contains("not supported") => {
+            Probed::Unsupported(format!(
+                "the verifier refuses calls of {what} from {t} programs ({e}): {}",
+                last_line(&log)
+            ))
+        }
+        Err((e, log)) => Probed::Inconclusive(format!(
+            "a {t} program calling {what} was refused ({e}), not as a missing kfunc: {}",
+            last_line(&log)
+        )),
+    }
+}
+
+fn last_line(log: &str) -> &str {
+    log.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty() && !l.starts_with("processed "))
+        .unwrap_or("")
 }
 
 fn vmlinux_func_id(name: &std::ffi::CStr) -> Result<Option<u32>, String> {
@@ -379,6 +838,53 @@ fn vmlinux_func_id(name: &std::ffi::CStr) -> Result<Option<u32>, String> {
     btf.find_by_name_kind(name, oxbpf::btf::Kind::Func)
         .map(|id| id.map(|id| id.0))
         .map_err(|e| e.to_string())
+}
+
+/// The features a corpus object (`tests/progs/<name>.bpf.c`, any
+/// compiler's build) needs beyond what every kernel of vm-test (5.10 and
+/// later) has: its map and program types, helpers and kfuncs.
+pub fn corpus_needs(object: &Path) -> &'static [Feature] {
+    let file = object
+        .file_name()
+        .map(|f| f.to_string_lossy())
+        .unwrap_or_default();
+    let name = file.split('.').next().unwrap_or("");
+    match name {
+        "arena" => &[Feature::ArenaMaps, Feature::SyscallProgs],
+        "exceptions" => &[Feature::BpfThrow],
+        "externs" => &[Feature::SyscallProgs, Feature::TaskFromPid],
+        "maps_btf" => &[Feature::BloomMaps],
+        "netfilter" => &[Feature::NetfilterProgs],
+        "ringbuf" => &[Feature::SyscallProgs],
+        "subprogs" => &[Feature::SyscallProgs, Feature::BpfLoop],
+        "struct_ops" => &[Feature::StructOpsLinks],
+        "syscall" => &[Feature::SyscallProgs],
+        "user_ringbuf" => &[Feature::UserRingbufMaps, Feature::SyscallProgs],
+        _ => &[],
+    }
+}
+
+/// The first feature of [`corpus_needs`] the kernel lacks, with the
+/// probe's reason; `None` when the kernel has them all. Panics if a probe
+/// is inconclusive.
+pub fn corpus_missing(object: &Path) -> Option<String> {
+    corpus_needs(object).iter().find_map(|&f| match probe(f) {
+        Probed::Supported => None,
+        Probed::Unsupported(why) => Some(format!("{}: {why}", f.name())),
+        Probed::Inconclusive(why) => panic!("probing {}: {why}", f.name()),
+    })
+}
+
+/// Whether a failed load of corpus object `object` is excused on this
+/// kernel, and why: the loader found (by probing) a kind of map or program
+/// the kernel lacks ([`oxbpf::Error::KernelLacks`]), or a feature the
+/// object needs ([`corpus_needs`]) probes unsupported. Any other failure
+/// is `None`: the test must fail.
+pub fn excused_load_failure(object: &Path, err: &oxbpf::Error) -> Option<String> {
+    if let oxbpf::Error::KernelLacks { feature, .. } = err {
+        return Some(format!("the kernel lacks {feature}"));
+    }
+    corpus_missing(object)
 }
 
 /// Whether `$OXBPF_REQUIRE` (comma-separated feature names, or `all`)
@@ -488,6 +994,34 @@ mod tests {
             current_test_name(),
             "tests::the_test_thread_is_named_after_the_test"
         );
+    }
+
+    /// Every probe gives an answer on the kernel it runs on (the host, and
+    /// each kernel of vm-test): a probe program the verifier refuses for a
+    /// reason other than the missing feature would otherwise read as
+    /// "unsupported" and skip the tests that need it.
+    #[test]
+    fn every_probe_is_conclusive() {
+        let _k = kernel_lock();
+        for f in Feature::ALL {
+            let r = probe(f);
+            assert!(!matches!(r, Probed::Inconclusive(_)), "{}: {r:?}", f.name());
+            println!("{}: {r:?}", f.name());
+        }
+    }
+
+    /// The refusals the probes read as "missing" are the ones a kernel
+    /// without the helper or kfunc gives: made here with a helper number
+    /// no kernel has and a kfunc called from a program type that may not.
+    #[test]
+    fn missing_helpers_and_kfuncs_are_unsupported() {
+        let _k = kernel_lock();
+        let r = probe_helper_number("no_such_helper", 100_000);
+        assert!(matches!(r, Probed::Unsupported(_)), "{r:?}");
+        let r = probe_kfuncs(oxbpf::sys::ProgType::SOCKET_FILTER, &["bpf_throw"]);
+        assert!(matches!(r, Probed::Unsupported(_)), "{r:?}");
+        let r = probe_kfuncs(oxbpf::sys::ProgType::SYSCALL, &["oxbpf_no_such_kfunc"]);
+        assert!(matches!(r, Probed::Unsupported(_)), "{r:?}");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use attach_support::array_u64;
 use behaviour_support::TestCgroup;
 use oxbpf::sys::{AttachTarget, AttachType, F_ALLOW_MULTI, LinkType, prog_query};
 use oxbpf::{Anchor, Link, OpenObject};
-use oxbpf_tests::{FdSnapshot, PinDir, kernel_lock, object};
+use oxbpf_tests::{FdSnapshot, Feature, PinDir, kernel_lock, object, require};
 
 const TCP_PAIR: &str = r#"
     use Socket;
@@ -95,6 +95,7 @@ fn legacy_cgroup_attachment_detaches_when_dropped() {
 
 #[test]
 fn cgroup_links_are_ordered_and_a_pinned_one_detaches_on_request() {
+    require!(Feature::CgroupLinkOrder);
     let _k = kernel_lock();
     let pins = PinDir::new("cglink");
     let fds = FdSnapshot::take();

@@ -9,7 +9,7 @@ mod behaviour_support;
 use behaviour_support::{tid, u64_at, value_of};
 use oxbpf::sys::LinkType;
 use oxbpf::{OpenObject, UprobeMultiOptions, UprobeOptions};
-use oxbpf_tests::{FdSnapshot, kernel_lock, object};
+use oxbpf_tests::{FdSnapshot, Feature, kernel_lock, object, require};
 
 #[inline(never)]
 extern "C" fn oxbpf_attach_uprobe_target(x: u64) -> u64 {
@@ -175,6 +175,7 @@ fn kinds(obj: &oxbpf::Object) -> (u64, u64, u64, u64) {
 
 #[test]
 fn uprobe_multi_session_and_sleepable_programs() {
+    require!(Feature::UprobeMulti);
     let _k = kernel_lock();
     let fds = FdSnapshot::take();
     {

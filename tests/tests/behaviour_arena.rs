@@ -3,7 +3,7 @@
 
 use oxbpf::gen_loader::{GenOptions, generate};
 use oxbpf::{Object, OpenObject};
-use oxbpf_tests::{FdSnapshot, kernel_lock, object};
+use oxbpf_tests::{FdSnapshot, Feature, kernel_lock, object, require};
 
 fn u64_global(obj: &Object, name: &str) -> u64 {
     u64::from_ne_bytes(obj.read_global(name).unwrap().try_into().unwrap())
@@ -15,6 +15,7 @@ fn bump(obj: &Object) -> u32 {
 
 #[test]
 fn arena_globals_and_pages_are_shared_with_the_program() {
+    require!(Feature::ArenaMaps, Feature::SyscallProgs);
     let _k = kernel_lock();
     let fds = FdSnapshot::take();
     let obj = OpenObject::open(object("arena")).unwrap().load().unwrap();
@@ -71,6 +72,7 @@ fn arena_globals_and_pages_are_shared_with_the_program() {
 
 #[test]
 fn initial_arena_globals_are_configurable_before_load() {
+    require!(Feature::ArenaMaps, Feature::SyscallProgs);
     let _k = kernel_lock();
     let mut open = OpenObject::open(object("arena")).unwrap();
     assert_eq!(open.global("start_value").unwrap(), 42u64.to_ne_bytes());

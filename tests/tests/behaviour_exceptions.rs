@@ -2,10 +2,11 @@
 //! loader links in from its decl tag, and a bpf_for_each_map_elem callback.
 
 use oxbpf::{OpenObject, TestRunOptions};
-use oxbpf_tests::{FdSnapshot, kernel_lock, object};
+use oxbpf_tests::{FdSnapshot, Feature, kernel_lock, object, require};
 
 #[test]
 fn throw_is_caught_by_the_tagged_callback() {
+    require!(Feature::BpfThrow);
     let _k = kernel_lock();
     let fds = FdSnapshot::take();
     let obj = OpenObject::open(object("exceptions"))

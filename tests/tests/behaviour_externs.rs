@@ -4,10 +4,11 @@
 
 use oxbpf::OpenObject;
 use oxbpf::sys::{Kallsyms, KernelConfig};
-use oxbpf_tests::{FdSnapshot, kernel_lock, object};
+use oxbpf_tests::{FdSnapshot, Feature, kernel_lock, object, require};
 
 #[test]
 fn externs_resolve_to_the_running_kernel() {
+    require!(Feature::SyscallProgs, Feature::TaskFromPid);
     let _k = kernel_lock();
     let fds = FdSnapshot::take();
     let obj = OpenObject::open(object("externs")).unwrap().load().unwrap();

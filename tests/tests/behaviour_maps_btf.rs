@@ -12,7 +12,7 @@ use behaviour_support::{entries, ipv4_packet, percpu_u64_sum, u32_at, u64_array,
 use oxbpf::asm::{Insn, helper_id};
 use oxbpf::sys::{MapFd, ProgLoadOptions, VerifierLog};
 use oxbpf::{Map, Object, OpenObject, ProgType, TestRunOptions};
-use oxbpf_tests::{FdSnapshot, PinDir, kernel_lock, object};
+use oxbpf_tests::{FdSnapshot, Feature, PinDir, kernel_lock, object, require};
 
 const XDP_DROP: u32 = 1;
 const XDP_PASS: u32 = 2;
@@ -114,6 +114,7 @@ fn load(name: &str, pins: &PinDir) -> Object {
 
 #[test]
 fn maps_exercise_fills_every_map() {
+    require!(Feature::BloomMaps);
     let _k = kernel_lock();
     let fds = FdSnapshot::take();
     for name in ["maps_btf", "maps_btf.clang14"] {

@@ -2,7 +2,7 @@
 //! callback, and .data/.rodata/.bss globals.
 
 use oxbpf::OpenObject;
-use oxbpf_tests::{FdSnapshot, kernel_lock, object};
+use oxbpf_tests::{FdSnapshot, Feature, kernel_lock, object, require};
 
 fn results(obj: &oxbpf::Object) -> [u64; 3] {
     let map = obj.map("results").unwrap();
@@ -14,6 +14,7 @@ fn results(obj: &oxbpf::Object) -> [u64; 3] {
 
 #[test]
 fn calls_callbacks_and_globals() {
+    require!(Feature::SyscallProgs, Feature::BpfLoop);
     let _k = kernel_lock();
     let fds = FdSnapshot::take();
     let obj = OpenObject::open(object("subprogs"))
@@ -51,6 +52,7 @@ fn calls_callbacks_and_globals() {
 
 #[test]
 fn globals_before_and_after_load() {
+    require!(Feature::SyscallProgs, Feature::BpfLoop);
     let _k = kernel_lock();
     let fds = FdSnapshot::take();
     let mut open = OpenObject::open(object("subprogs")).unwrap();
@@ -95,6 +97,7 @@ fn globals_before_and_after_load() {
 
 #[test]
 fn a_verifier_rejection_names_the_instruction_and_source_line() {
+    require!(Feature::SyscallProgs, Feature::BpfLoop);
     let _k = kernel_lock();
     let fds = FdSnapshot::take();
     let mut open = OpenObject::open(object("subprogs")).unwrap();

@@ -7,7 +7,7 @@ mod behaviour_support;
 
 use oxbpf::sys::{Errno, prog_run_syscall};
 use oxbpf::{OpenObject, TestRunOptions};
-use oxbpf_tests::{FdSnapshot, kernel_lock, object};
+use oxbpf_tests::{FdSnapshot, Feature, kernel_lock, object, require};
 
 /// `struct args { s32 a; s32 b; s32 sum; }`.
 fn args(a: i32, b: i32, sum: i32) -> Vec<u8> {
@@ -16,6 +16,7 @@ fn args(a: i32, b: i32, sum: i32) -> Vec<u8> {
 
 #[test]
 fn syscall_programs_write_their_context_back() {
+    require!(Feature::SyscallProgs);
     let _k = kernel_lock();
     let fds = FdSnapshot::take();
     for name in ["syscall", "syscall.clang14"] {
@@ -53,6 +54,7 @@ fn syscall_programs_write_their_context_back() {
 
 #[test]
 fn syscall_programs_refuse_bad_test_runs() {
+    require!(Feature::SyscallProgs);
     let _k = kernel_lock();
     let fds = FdSnapshot::take();
     {

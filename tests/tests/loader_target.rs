@@ -12,7 +12,9 @@ use oxbpf::gen_loader::{GenOptions, KernelVersion, Loader, Step, decode, generat
 use oxbpf::plan::{KconfigVar, Op, Plan, UpdateElem};
 use oxbpf::sys::KernelConfig;
 use oxbpf::{Error, LightSkeleton, OpenObject};
-use oxbpf_tests::{FdSnapshot, KernelObjects, kernel_lock, object, settled_new_objects};
+use oxbpf_tests::{
+    FdSnapshot, Feature, KernelObjects, kernel_lock, object, require, settled_new_objects,
+};
 
 /// A configuration unlike any real kernel's for what `externs.bpf.c` reads.
 const ELSEWHERE: &str = "\
@@ -63,6 +65,7 @@ fn loaded_kconfig(obj: &oxbpf::Object) -> Vec<u8> {
 
 #[test]
 fn a_loader_planned_with_another_configuration_gets_this_kernels_values() {
+    require!(Feature::SyscallProgs, Feature::TaskFromPid);
     let _k = kernel_lock();
     let fds = FdSnapshot::take();
     let before = KernelObjects::take();
@@ -145,6 +148,7 @@ fn kconfig_step(loader: &Loader) -> (usize, usize, Vec<KconfigVar>) {
 
 #[test]
 fn a_loader_file_carries_the_layout_not_values() {
+    require!(Feature::SyscallProgs, Feature::TaskFromPid);
     let _k = kernel_lock();
     let fds = FdSnapshot::take();
     let plan = OpenObject::open(object("externs"))

@@ -5,7 +5,7 @@
 
 use oxbpf::OpenObject;
 use oxbpf::btf::BtfFeatures;
-use oxbpf_tests::{FdSnapshot, kernel_lock, object};
+use oxbpf_tests::{FdSnapshot, Feature, excused_load_failure, kernel_lock, object, require};
 
 fn results(obj: &oxbpf::Object) -> [u64; 3] {
     let map = obj.map("results").unwrap();
@@ -22,6 +22,7 @@ fn results(obj: &oxbpf::Object) -> [u64; 3] {
 
 #[test]
 fn subprograms_and_globals_on_older_btf() {
+    require!(Feature::SyscallProgs, Feature::BpfLoop);
     let _k = kernel_lock();
     let fds = FdSnapshot::take();
     // Global functions and callbacks need FUNC (func_info) on any kernel
@@ -71,7 +72,12 @@ fn every_corpus_object_loads_with_btf_of_5_2() {
             Err(oxbpf::Error::Unsupported { what, .. }) if name.starts_with("exceptions.") => {
                 assert!(what.contains("DECL_TAG"), "{what}");
             }
-            Err(e) => panic!("{name}: {e:?}"),
+            // Objects needing what this kernel lacks (vm-test's older
+            // kernels), whatever the BTF.
+            Err(e) => match excused_load_failure(&path, &e) {
+                Some(why) => println!("{name}: not loadable here ({why}): {e}"),
+                None => panic!("{name}: {e:?}"),
+            },
         }
         for entry in std::fs::read_dir(&pins.0).unwrap() {
             std::fs::remove_file(entry.unwrap().path()).unwrap();

@@ -4,7 +4,7 @@
 use std::net::{TcpListener, TcpStream};
 
 use oxbpf::OpenObject;
-use oxbpf_tests::{FdSnapshot, kernel_lock, object};
+use oxbpf_tests::{FdSnapshot, Feature, kernel_lock, object, require};
 
 fn available() -> String {
     std::fs::read_to_string("/proc/sys/net/ipv4/tcp_available_congestion_control").unwrap()
@@ -44,6 +44,7 @@ fn connect_with(cc: &str) {
 
 #[test]
 fn congestion_controls_register_run_and_unregister() {
+    require!(Feature::StructOpsLinks);
     let _k = kernel_lock();
     let fds = FdSnapshot::take();
     let obj = OpenObject::open(object("struct_ops"))
