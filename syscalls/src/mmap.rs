@@ -444,6 +444,32 @@ mod tests {
         assert!(map_mmap(&array(8, 0), false).is_err(), "not mmapable");
     }
 
+    /// Whether the kernel has arena maps; if not, the running test is
+    /// recorded as skipped (`OXBPF-SKIP`, and a line in `$OXBPF_SKIP_LOG`
+    /// as the tests crate's `require!` writes it) and returns.
+    fn have_arenas() -> bool {
+        match crate::probe_map_type(MapType::ARENA) {
+            crate::ProbeResult::Supported => return true,
+            crate::ProbeResult::Unsupported => {}
+            r => panic!("arena map probe: {r:?}"),
+        }
+        let reason = "arena_maps: the kernel refuses the simplest arena map";
+        let test = std::thread::current().name().unwrap_or("?").to_string();
+        println!("OXBPF-SKIP {reason}");
+        if let Some(log) = std::env::var_os("OXBPF_SKIP_LOG") {
+            let exe = std::env::current_exe().unwrap();
+            let binary = exe.file_name().unwrap().to_string_lossy();
+            use std::io::Write;
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log)
+                .and_then(|mut f| writeln!(f, "{binary}\t{test}\t{reason}"))
+                .expect("recording the skip");
+        }
+        false
+    }
+
     fn arena(pages: u32, flags: u32) -> MapFd {
         let mut attr = MapCreateAttr::new(MapType::ARENA, 0, 0, pages);
         attr.map_flags = F_MMAPABLE | flags;
@@ -452,6 +478,9 @@ mod tests {
 
     #[test]
     fn an_arena_maps_whole_and_keeps_what_is_written() {
+        if !have_arenas() {
+            return;
+        }
         let map = arena(4, 0);
         let mem = arena_mmap(&map, 0).unwrap();
         let page = rustix::param::page_size();
@@ -472,6 +501,9 @@ mod tests {
 
     #[test]
     fn arena_mapping_refuses_other_maps_and_faulting_arenas() {
+        if !have_arenas() {
+            return;
+        }
         assert!(arena_mmap(&array(8, F_MMAPABLE), 0).is_err());
         let map = arena(1, F_SEGV_ON_FAULT);
         let mem = arena_mmap(&map, 0).unwrap();

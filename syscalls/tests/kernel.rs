@@ -525,11 +525,16 @@ fn tracepoint_through_perf_event_link() {
 
     let info = link_info(&link).unwrap();
     assert_eq!(info.link_type(), LinkType::PERF_EVENT);
-    let pe = info.perf_event().expect("perf_event info");
-    assert_eq!(pe.r#type, PerfEventType::TRACEPOINT);
-    let tp = pe.tracepoint().expect("tracepoint info");
-    assert_eq!(tp.cookie, 0x1234);
-    assert_eq!(tp.name_len as usize, "sys_enter".len() + 1);
+    // Kernels before the perf event part of link info leave it zero.
+    if kernel_enum_has("bpf_perf_event_type", "BPF_PERF_EVENT_TRACEPOINT") {
+        let pe = info.perf_event().expect("perf_event info");
+        assert_eq!(pe.r#type, PerfEventType::TRACEPOINT);
+        let tp = pe.tracepoint().expect("tracepoint info");
+        assert_eq!(tp.cookie, 0x1234);
+        assert_eq!(tp.name_len as usize, "sys_enter".len() + 1);
+    } else {
+        println!("no perf_event link info in this kernel: its part not checked");
+    }
 
     drop(link);
     let before = read_counter(&map);
@@ -585,6 +590,9 @@ fn tracepoint_id_errors_name_the_file() {
 
 #[test]
 fn tcx_link_create_update_detach() {
+    if !kernel_enum_has("bpf_attach_type", "BPF_TCX_INGRESS") {
+        return skip("tcx_links: vmlinux BTF's enum bpf_attach_type has no BPF_TCX_INGRESS");
+    }
     const LOOPBACK: u32 = 1;
     const TCX_NEXT: i32 = -1;
     let a = ret_prog(ProgType::SCHED_CLS, TCX_NEXT, "oxbpf_tcx_a");

@@ -97,3 +97,38 @@ pub fn int_btf(bits: u32) -> Vec<u8> {
     b.extend(strings);
     b
 }
+
+/// Whether vmlinux BTF's `enum enum_name` has the value `value`: the
+/// kernel knows that UAPI constant (an attach type, a perf event kind of
+/// link info...). Panics if the BTF cannot be read.
+pub fn kernel_enum_has(enum_name: &str, value: &str) -> bool {
+    use oxbpf_btf::{Btf, Kind, Type};
+    let btf = Btf::from_file(std::path::Path::new("/sys/kernel/btf/vmlinux")).unwrap();
+    let Some(id) = btf.find_by_name_kind(enum_name, Kind::Enum).unwrap() else {
+        return false;
+    };
+    let Type::Enum(e) = btf.type_by_id(id).unwrap() else {
+        return false;
+    };
+    e.values()
+        .any(|v| btf.string_at(v.name_off).is_ok_and(|n| n == value))
+}
+
+/// Records the running test as skipped because of `reason` (`OXBPF-SKIP`
+/// on stdout and a line in `$OXBPF_SKIP_LOG`, as the tests crate's
+/// `require!` writes it); the caller returns.
+pub fn skip(reason: &str) {
+    let test = std::thread::current().name().unwrap_or("?").to_string();
+    println!("OXBPF-SKIP {reason}");
+    if let Some(log) = std::env::var_os("OXBPF_SKIP_LOG") {
+        let exe = std::env::current_exe().unwrap();
+        let binary = exe.file_name().unwrap().to_string_lossy();
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .and_then(|mut f| writeln!(f, "{binary}\t{test}\t{reason}"))
+            .expect("recording the skip");
+    }
+}
