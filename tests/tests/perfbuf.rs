@@ -50,9 +50,19 @@ fn records_arrive_in_order_from_the_cpu_that_wrote_them() {
     fds.assert_no_leak("perf buffer");
 }
 
+/// Keeps the calling thread on the CPU it runs on: a ring's lost count
+/// is reported with the next record written *on that CPU*, so the test
+/// runs that overflow and then report must not migrate.
+fn stay_on_this_cpu() {
+    let mut one = rustix::thread::CpuSet::new();
+    one.set(rustix::thread::sched_getcpu());
+    rustix::thread::sched_setaffinity(None, &one).expect("sched_setaffinity");
+}
+
 #[test]
 fn overflow_is_reported_as_lost_records() {
     let _k = kernel_lock();
+    stay_on_this_cpu();
     let obj = OpenObject::open(object("perfbuf")).unwrap().load().unwrap();
     // One data page: room for about 4096 / (64 + 16) records.
     let mut pb = PerfBuffer::new(obj.map("events").unwrap().map_fd(), 1).unwrap();
