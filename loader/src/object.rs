@@ -58,7 +58,11 @@ impl Object {
             maps[i].arena = Some(memory);
         }
         let mut programs = Vec::new();
-        for (prog, r) in open.programs().zip(&layout.programs) {
+        for ((prog, r), &expected_attach_type) in open
+            .programs()
+            .zip(&layout.programs)
+            .zip(&layout.attach_types)
+        {
             let Some(r) = *r else { continue };
             let Some(Created::Prog(fd)) = done.take(r) else {
                 return Err(internal(prog.name()));
@@ -69,7 +73,7 @@ impl Object {
                 attach_target: prog.elf().attach_target.clone(),
                 section_def: prog.elf().kind,
                 prog_type: prog.prog_type().ok_or_else(|| internal(prog.name()))?,
-                expected_attach_type: prog.expected_attach_type(),
+                expected_attach_type,
                 fd,
             });
         }

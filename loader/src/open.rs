@@ -294,6 +294,11 @@ impl<'a> OpenProgram<'a> {
         }
     }
 
+    /// Whether the user set the expected attach type (even to none).
+    pub(crate) fn attach_type_chosen(&self) -> bool {
+        self.config.expected_attach_type.is_some()
+    }
+
     /// Whether [`OpenObject::load`] loads it.
     pub fn autoload(&self) -> bool {
         self.config.autoload

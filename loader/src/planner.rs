@@ -44,6 +44,10 @@ pub(crate) struct Layout {
     pub(crate) data: Vec<Ref>,
     /// Per program: `None` when not loaded.
     pub(crate) programs: Vec<Option<Ref>>,
+    /// Per program: the expected attach type it loads with (the planner
+    /// may choose one the section name does not give: USDT programs use
+    /// uprobe_multi links where the kernel has them).
+    pub(crate) attach_types: Vec<Option<AttachType>>,
     /// The object's BTF, if loaded.
     pub(crate) btf: Option<Ref>,
     /// The `.kconfig` map, if the object has kconfig externs.
@@ -596,6 +600,7 @@ impl Builder<'_> {
         for prog in obj.programs() {
             if !prog.autoload() {
                 self.layout.programs.push(None);
+                self.layout.attach_types.push(prog.expected_attach_type());
                 continue;
             }
             let elf = prog.elf();
@@ -605,6 +610,10 @@ impl Builder<'_> {
             })?;
             let mut load = LoadProg::new(prog.name(), prog_type, &obj.elf.license);
             load.expected_attach_type = prog.expected_attach_type();
+            if self.usdt_by_uprobe_multi(&prog) {
+                // As libbpf: every site of a USDT probe in one link.
+                load.expected_attach_type = Some(AttachType::TRACE_UPROBE_MULTI);
+            }
             load.kern_version = obj.elf.kern_version.unwrap_or(0);
             if let Some(def) = elf.kind {
                 if def.sleepable {
@@ -658,10 +667,23 @@ impl Builder<'_> {
                     site: format!("program {}", load.name),
                 });
             }
+            self.layout.attach_types.push(load.expected_attach_type);
             let r = self.plan.push(Op::LoadProg(load));
             self.layout.programs.push(Some(r));
         }
         Ok(())
+    }
+
+    /// Whether USDT program `prog` loads for a uprobe_multi link: in live
+    /// loads on kernels with the link type (6.6), unless the user chose
+    /// an expected attach type. Generated loaders keep perf-event uprobes,
+    /// which every kernel they may run on has.
+    fn usdt_by_uprobe_multi(&self, prog: &crate::open::OpenProgram<'_>) -> bool {
+        self.mode == Mode::Live
+            && !prog.attach_type_chosen()
+            && prog.expected_attach_type().is_none()
+            && prog.elf().kind.is_some_and(|d| d.name.starts_with("usdt"))
+            && self.target.has_uprobe_multi_link()
     }
 
     /// The exception callback of program `name`, if its BTF FUNC carries

@@ -180,6 +180,48 @@ impl Target {
         })
     }
 
+    /// Whether the kernel has uprobe_multi links (6.6), probed once per
+    /// process: a program loaded for them, linked to a directory, is
+    /// refused for the path (`EBADF`) where the link type exists and for
+    /// the attach type (`EINVAL`) where it does not.
+    pub(crate) fn has_uprobe_multi_link(&self) -> bool {
+        static SUPPORTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *SUPPORTED.get_or_init(|| {
+            use oxbpf_asm::Insn;
+            use oxbpf_syscalls::{AttachType, Errno, LinkTail, LinkTarget, ProgType};
+            let insns = [Insn::mov64_imm(0, 0), Insn::exit()];
+            let mut opts = oxbpf_syscalls::ProgLoadOptions::new(ProgType::KPROBE, &insns, c"GPL");
+            opts.expected_attach_type = AttachType::TRACE_UPROBE_MULTI;
+            let Ok(prog) =
+                oxbpf_syscalls::prog_load(&opts, &mut oxbpf_syscalls::VerifierLog::new())
+            else {
+                return false;
+            };
+            let tail = LinkTail::UprobeMulti {
+                path: c"/",
+                offsets: &[0],
+                ref_ctr_offsets: &[],
+                cookies: &[],
+                flags: 0,
+                pid: 0,
+            };
+            let answer = oxbpf_syscalls::link_create(
+                &prog,
+                LinkTarget::None,
+                AttachType::TRACE_UPROBE_MULTI,
+                0,
+                &tail,
+            );
+            let supported = match answer {
+                Err(e) => e.errno() == Some(Errno::BADF),
+                // A kernel that links a directory: it has the link type.
+                Ok(_) => true,
+            };
+            log::debug!(target: "oxbpf::probe", "uprobe_multi links: {supported}");
+            supported
+        })
+    }
+
     /// What the kernel's BTF loader accepts, from probes (a feature whose
     /// probe is inconclusive is taken as supported: the load then says).
     pub(crate) fn btf_features(&self) -> oxbpf_btf::BtfFeatures {

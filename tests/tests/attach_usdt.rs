@@ -12,8 +12,18 @@ use std::process::{Command, Stdio};
 
 use attach_support::build_c;
 use behaviour_support::{i64_at, u64_at, value_of};
+use oxbpf::sys::{AttachType, LinkType, link_info};
 use oxbpf::{OpenObject, UsdtArgKind, UsdtOptions, parse_usdt_notes};
 use oxbpf_tests::{FdSnapshot, kernel_lock, object};
+
+/// Whether the running kernel has uprobe_multi links: its BTF has the
+/// function that attaches them.
+fn kernel_has_uprobe_multi() -> bool {
+    let btf = oxbpf::btf::Btf::from_file(std::path::Path::new(oxbpf::VMLINUX_BTF)).unwrap();
+    btf.find_by_name_kind("bpf_uprobe_multi_link_attach", oxbpf::btf::Kind::Func)
+        .unwrap()
+        .is_some()
+}
 
 /// Fires `oxbpf:tick(a, b, c)` argv[1] times after reading a line, each
 /// time only if the probe's semaphore is raised, and prints how many
@@ -119,6 +129,20 @@ fn usdt_probe_arguments_cookie_and_semaphore() {
         assert_eq!(out, "fired=4", "the semaphore was not raised");
         let link = link.unwrap();
         assert_eq!(link.parts().len(), 1, "one probe site");
+        // As libbpf: one uprobe_multi link where the kernel has the link
+        // type (its BTF lists the attach function), perf-event uprobes
+        // elsewhere; the kernel's view of the link says which.
+        let multi = kernel_has_uprobe_multi();
+        assert_eq!(
+            prog.expected_attach_type(),
+            multi.then_some(AttachType::TRACE_UPROBE_MULTI)
+        );
+        let kernel_link = link.parts()[0].link_fd().map(|fd| link_info(fd).unwrap());
+        if multi {
+            assert_eq!(kernel_link.map(|i| i.r#type), Some(LinkType::UPROBE_MULTI));
+        } else if let Some(info) = kernel_link {
+            assert_eq!(info.r#type, LinkType::PERF_EVENT);
+        }
         let v = value_of(calls, pid).expect("the program ran for the child");
         assert_eq!(
             (

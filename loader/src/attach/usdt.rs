@@ -22,11 +22,12 @@ use std::sync::Mutex;
 use object::{Object, ObjectSection};
 
 use crate::attach::elf_sym::{Binary, resolve_binary};
-use crate::attach::uprobe::UprobeOptions;
+use crate::attach::uprobe::{UprobeMultiOptions, UprobeOptions};
 use crate::attach::{Attached, target_err};
 use crate::error::{Error, Result};
 use crate::link::Link;
 use crate::program::Program;
+use oxbpf_syscalls::AttachType;
 
 /// Where a USDT argument is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -419,8 +420,11 @@ impl Program {
     /// `binary` (a path, library name or program in `$PATH`). The
     /// arguments' locations are written into the program's
     /// `__bpf_usdt_specs` map; each site gets a uprobe with the spec's
-    /// index as cookie and the site's semaphore as reference counter.
-    /// Dropping the link detaches every site and frees the specs.
+    /// index as cookie and the site's semaphore as reference counter: all
+    /// in one uprobe_multi link where the program was loaded for one (a
+    /// live load on Linux 6.6+, as libbpf does), else one perf-event
+    /// uprobe per site. Dropping the link detaches every site and frees
+    /// the specs.
     ///
     /// # Minimum kernel version
     ///
@@ -475,6 +479,34 @@ impl Program {
                     self.name
                 )),
             )?;
+        }
+        if self.expected_attach_type == Some(AttachType::TRACE_UPROBE_MULTI) {
+            // Loaded for a uprobe_multi link (see the planner): every site
+            // in one link, the spec ids as cookies.
+            let mut offsets = Vec::with_capacity(sites.len());
+            let mut ref_ctr_offsets = Vec::with_capacity(sites.len());
+            let mut cookies = Vec::with_capacity(sites.len());
+            for (site, &spec) in sites.iter().zip(&site_spec) {
+                offsets.push(bin.file_offset(site.address)?);
+                ref_ctr_offsets.push(if site.semaphore == 0 {
+                    0
+                } else {
+                    bin.file_offset(site.semaphore)?
+                });
+                cookies.push(u64::from(slots.ids[spec]));
+            }
+            let mopts = UprobeMultiOptions {
+                pid: opts.pid,
+                retprobe: false,
+                cookies,
+                ref_ctr_offsets,
+            };
+            log::debug!(target: "oxbpf::attach", "USDT {provider}:{name}: {} sites in one uprobe_multi link", offsets.len());
+            let link = self.attach_uprobe_multi_offsets(&path, &offsets, &mopts)?;
+            return Ok(Link::attached(Attached::Group {
+                links: vec![link],
+                usdt: Some(slots),
+            }));
         }
         let mut links = Vec::with_capacity(sites.len());
         for (site, spec) in sites.iter().zip(site_spec) {
