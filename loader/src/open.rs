@@ -27,8 +27,8 @@ pub struct OpenObject {
     pub(crate) core_btf: Option<PathBuf>,
     pub(crate) btf_features: Option<oxbpf_btf::BtfFeatures>,
     pub(crate) kconfig: Option<oxbpf_syscalls::KernelConfig>,
-    /// Write every initialized data section's image at load, even one of
-    /// zeros (which the kernel's zeroed map already holds): a light
+    /// Write every data section's image at load, even one of zeros
+    /// (which the kernel's zeroed map already holds; `.bss` too): a light
     /// skeleton sets them in the loader's blob before load.
     pub(crate) write_zero_data: bool,
 }

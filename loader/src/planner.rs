@@ -368,8 +368,10 @@ impl Builder<'_> {
                 }
             }
             let map = self.plan.push(Op::CreateMap(create));
-            let settable = self.obj.write_zero_data && section.kind != DataKind::Bss;
-            if settable || section.bytes.iter().any(|&b| b != 0) {
+            // A section of zeros (every `.bss`, unless set before load) is
+            // left to the kernel's zeroed map, except for a light skeleton,
+            // which sets every section, `.bss` too, in its loader's blob.
+            if self.obj.write_zero_data || section.bytes.iter().any(|&b| b != 0) {
                 let mut value = section.bytes.clone();
                 value.resize(size.max(1) as usize, 0);
                 self.plan.push(Op::UpdateElem(UpdateElem::new(

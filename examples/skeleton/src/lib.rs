@@ -15,10 +15,11 @@
 //!
 //! let mut open = CounterSkel::open()?;
 //! open.rodata_mut().target_tid = gettid(); // before load: a plain struct
+//! open.bss_mut().calls = 100;               // .bss too: counting starts at 100
 //! let mut skel = open.load()?;
 //! skel.attach()?;
 //! getpid_calls(3);
-//! assert_eq!(skel.bss().calls(), 3);      // after load: copied out of the map's memory
+//! assert_eq!(skel.bss().calls(), 103);    // after load: copied out of the map's memory
 //! let stats = skel.maps().per_tid().lookup(&gettid())?; // typed: Option<types::call_stats>
 //! skel.data().set_enabled(0)?;            // programs see it at once
 //! # Ok::<(), oxbpf::Error>(())
@@ -34,6 +35,10 @@ pub mod counter {
 pub mod counter_light {
     include!(concat!(env!("OUT_DIR"), "/counter.lskel.rs"));
 }
+
+/// `counter.bpf.o` itself (what the regular skeleton embeds), for loading
+/// without a skeleton: `oxbpf::OpenObject::from_bytes("counter.bpf.o", OBJECT)`.
+pub static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/counter.bpf.o"));
 
 /// The calling thread's id, as `bpf_get_current_pid_tgid()` reports it in
 /// its low half.

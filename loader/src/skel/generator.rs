@@ -165,7 +165,7 @@ pub fn generate(object: &str, bytes: &[u8], opts: &SkelOptions) -> Result<Skelet
         .data
         .iter()
         .enumerate()
-        .filter(|(_, s)| s.kind != DataKind::Bss && !s.bytes.is_empty() && datasec(&s.name))
+        .filter(|(_, s)| !s.bytes.is_empty() && datasec(&s.name))
         .map(|(i, _)| i)
         .collect();
 

@@ -1,12 +1,13 @@
 //! The generated loader a light skeleton embeds, and where in its blob the
 //! initial values of its data sections are.
 //!
-//! A light skeleton sets `.rodata` and `.data` before load by writing into
-//! the loader's blob the bytes its `map_update` step hands the kernel; the
-//! loader's descriptor says where each step's value is. The object is
-//! planned with every initialized section written (even one of zeros,
-//! which the planner otherwise leaves to the kernel's zeroed map), so that
-//! each settable section has its step.
+//! A light skeleton sets `.rodata`, `.data` and `.bss` before load by
+//! writing into the loader's blob the bytes its `map_update` step hands the
+//! kernel; the loader's descriptor says where each step's value is. The
+//! object is planned with every data section written (even one of zeros,
+//! as every `.bss` is, which the planner otherwise leaves to the kernel's
+//! zeroed map), so that each settable section has its step: the blob
+//! carries a `.bss` image as large as the section.
 
 use oxbpf_gen_loader::{GenOptions, Loader, Step, generate};
 

@@ -9,8 +9,10 @@
 //! A skeleton is a struct named after the object (`counter.bpf.o` gives
 //! `CounterSkel`) with:
 //!
-//! - `open()` → `OpenCounterSkel`: the initial values of `.rodata` and
-//!   `.data` as generated Rust structs (`rodata_mut().target_pid = 42`),
+//! - `open()` → `OpenCounterSkel`: the initial values of `.rodata`,
+//!   `.data` and `.bss` as generated Rust structs
+//!   (`rodata_mut().target_pid = 42`, `bss_mut().counter = 5`: the
+//!   programs see these values from their first run),
 //!   and, for a regular skeleton, the [`OpenObject`](crate::OpenObject) to
 //!   configure maps and programs; then `load()`. `open_and_load()` does
 //!   both.

@@ -103,7 +103,7 @@ pub struct DataSpec {
 /// Where the initial value of a data section is, before load.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Initial {
-    /// Not settable before load (`.bss`: zeros; set it after load).
+    /// Not settable before load (a section without a generated type).
     None,
     /// In the object's section (regular skeletons).
     Object,
