@@ -150,14 +150,16 @@ fn every_corpus_module_compiles_with_its_layout_assertions() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("test result: ok. 1 passed"),
+        stdout.contains("test result: ok. 2 passed"),
         "the generated skeletons' test did not run:\n{stdout}"
     );
 }
 
 /// Run against generated modules: struct_ops maps, which attach() of both
 /// kinds of skeleton registers (a light skeleton with the value laid out
-/// at build time) and detach() unregisters.
+/// at build time) and detach() unregisters; the fixture's bitfields, set
+/// and read through their generated accessors, as C code in the kernel
+/// reads and writes them.
 const RUN_GENERATED: &str = r#"
 use oxbpf_skel_check::{struct_ops_bpf_o as regular, struct_ops_bpf_o_light as light};
 
@@ -188,6 +190,53 @@ macro_rules! registers_on_attach {
 fn struct_ops_maps_register_on_attach() {
     registers_on_attach!(regular::StructOpsSkel);
     registers_on_attach!(light::StructOpsSkel);
+}
+
+// The fixture's bitfields: what the generated setters write before load is
+// what C reads (bf_copy copies each member into seen[]), and what C writes
+// (g_bf_out) is what the getters read.
+macro_rules! bitfields_are_what_c_sees {
+    ($m:path) => {{
+        use $m as m;
+        use m::types::color;
+        let mut open = m::TypesSkel::open().unwrap();
+        assert_eq!(open.data().g_bf.a(), 1, "the C initializer");
+        assert_eq!(open.data().g_bf.b(), 0);
+        let v = &mut open.data_mut().g_bf;
+        v.set_a(0b1110); // 3 bits: C reads 6
+        v.set_b(17);
+        v.set_neg(-5);
+        v.set_sc(2);
+        v.set_col(color::GREEN);
+        v.set_wide(0x123_4567_89ab);
+        v.set_swide(-3);
+        v.set_flag(1);
+        v.set_td(0x55);
+        v.plain = b'x' as _;
+        v.set_top(0xabc);
+        assert_eq!((v.a(), v.b(), v.neg(), v.col(), v.swide()), (6, 17, -5, color::GREEN, -3));
+        let skel = open.load().unwrap();
+        let run = skel.progs().bf_copy().test_run(&Default::default()).unwrap();
+        assert_eq!(run.retval, 0);
+        assert_eq!(
+            skel.bss().seen(),
+            [6, 17, -5, 2, 5, 0x123_4567_89ab, -3, 1, 0x55, 0xabc],
+            "C's reading of the bitfields set through the setters"
+        );
+        let o = skel.bss().g_bf_out();
+        assert_eq!(
+            (o.a(), o.b(), o.neg(), o.sc(), o.col(), o.wide(), o.swide(), o.flag(), o.td(), o.top()),
+            (5, 31, -8, -3, color::BLUE, 0xabc_def0_1234, -4294967296, 1, 100, 0xfff),
+            "the getters' reading of the bitfields C wrote"
+        );
+        assert_eq!(o.plain as u8, b'p');
+    }};
+}
+
+#[test]
+fn bitfields_are_what_c_sees() {
+    bitfields_are_what_c_sees!(oxbpf_skel_check::types_bpf_o);
+    bitfields_are_what_c_sees!(oxbpf_skel_check::types_bpf_o_light);
 }
 "#;
 

@@ -122,4 +122,53 @@ SEC("syscall") int prog(void *ctx)
 	return g_t.a + r_const + custom;
 }
 
+/*
+ * Bitfields of every signedness and width, read and written by C here and
+ * by the generated getters and setters in the test: user space sets g_bf
+ * before load, bf_copy reads each member into seen[] and writes fixed
+ * values into g_bf_out.
+ */
+struct bf {
+	unsigned a : 3, b : 5;
+	int neg : 4;
+	signed char sc : 3;
+	enum color col : 4;
+	unsigned long long wide : 44;
+	long long swide : 33;
+	_Bool flag : 1;
+	u32 td : 7;
+	char plain;
+	unsigned long long top : 12;
+};
+
+struct bf g_bf = { .a = 1 };
+struct bf g_bf_out;
+long long seen[10];
+
+SEC("syscall") int bf_copy(void *ctx)
+{
+	seen[0] = g_bf.a;
+	seen[1] = g_bf.b;
+	seen[2] = g_bf.neg;
+	seen[3] = g_bf.sc;
+	seen[4] = g_bf.col;
+	seen[5] = g_bf.wide;
+	seen[6] = g_bf.swide;
+	seen[7] = g_bf.flag;
+	seen[8] = g_bf.td;
+	seen[9] = g_bf.top;
+	g_bf_out.a = 5;
+	g_bf_out.b = 31;
+	g_bf_out.neg = -8;
+	g_bf_out.sc = -3;
+	g_bf_out.col = BLUE;
+	g_bf_out.wide = 0xabcdef01234ULL;
+	g_bf_out.swide = -4294967296LL;
+	g_bf_out.flag = 1;
+	g_bf_out.td = 100;
+	g_bf_out.plain = 'p';
+	g_bf_out.top = 0xfff;
+	return 0;
+}
+
 char LICENSE[] SEC("license") = "GPL";

@@ -42,7 +42,13 @@
 //! field per variable at its offset, with explicit padding, and the types
 //! it uses (structs, unions, enums, arrays; pointers as `u64`), all
 //! zerocopy plain data, with compile-time assertions of every size and
-//! offset.
+//! offset. A bitfield member keeps its bytes in the struct and gets a
+//! getter and a setter typed as the member (`flags_lo() -> u32`,
+//! `set_flags_lo(v)`; an enum member's newtype), sign-extended if signed,
+//! truncating as a C assignment does, at the bits BTF places it
+//! ([`Bitfield`]). A bitfield no accessor can express (not an integer or
+//! enum, wider than its type) fails generation with
+//! [`Error::Unsupported`](crate::Error::Unsupported) naming the member.
 //!
 //! After load, a section lives in its map's memory, which the programs
 //! write while user space reads. The skeleton therefore never hands out a
@@ -109,8 +115,8 @@ mod types;
 pub use builder::Builder;
 pub use generator::{Embed, SkelOptions, Skeleton, generate};
 pub use runtime::{
-    DataSpec, DataView, Field, Initial, MapSpec, OpenLightSkel, OpenSkel, ProgSpec, Skel, SkelSpec,
-    StructOpsSpec, TypedMap,
+    Bitfield, DataSpec, DataView, Field, Initial, MapSpec, OpenLightSkel, OpenSkel, ProgSpec, Skel,
+    SkelSpec, StructOpsSpec, TypedMap,
 };
 
 /// The zerocopy crate generated types derive from (re-exported so that a

@@ -634,6 +634,112 @@ impl<T, F> std::fmt::Debug for Field<T, F> {
     }
 }
 
+/// Where a bitfield member lies in the bytes of its struct or union, as
+/// BTF places it: `bits` bits from bit `bit_offset`. Generated types read
+/// and write their bitfields through one of these (`flags_lo()`,
+/// `set_flags_lo(v)`), made as a constant, so that a bitfield out of range
+/// fails to compile.
+///
+/// Bits are numbered as the object's byte order lays C bitfields out
+/// (which is the host's for an object it loads): little-endian from the
+/// least significant bit of byte 0, the value's low bit first;
+/// big-endian from the most significant bit of byte 0, the value's high
+/// bit first.
+///
+/// ```
+/// use oxbpf::skel::Bitfield;
+///
+/// // struct { unsigned a : 3, b : 5; int c : 4; } on a little-endian host.
+/// let b = Bitfield::new(3, 5, false).unwrap();
+/// let c = Bitfield::new(8, 4, false).unwrap();
+/// let mut bytes = [0u8; 4];
+/// b.set(&mut bytes, 0x1f);
+/// c.set(&mut bytes, (-3i32) as u128);
+/// assert_eq!(bytes, [0xf8, 0x0d, 0, 0]);
+/// assert_eq!((b.get(&bytes), c.get_signed(&bytes)), (0x1f, -3));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bitfield {
+    bit_offset: usize,
+    bits: u32,
+    big_endian: bool,
+}
+
+impl Bitfield {
+    /// The bitfield of `bits` bits (1 to 128) at `bit_offset`, in an
+    /// object of the given byte order; `None` if there is no such field.
+    pub const fn new(bit_offset: usize, bits: u32, big_endian: bool) -> Option<Bitfield> {
+        if bits == 0 || bits > 128 || bit_offset.checked_add(bits as usize).is_none() {
+            return None;
+        }
+        Some(Bitfield {
+            bit_offset,
+            bits,
+            big_endian,
+        })
+    }
+
+    /// Its offset in bits from the start of the struct.
+    pub const fn bit_offset(&self) -> usize {
+        self.bit_offset
+    }
+
+    /// Its width in bits.
+    pub const fn bits(&self) -> u32 {
+        self.bits
+    }
+
+    /// Bit `i` of the value (0: least significant): its byte and the mask
+    /// in that byte.
+    const fn place(&self, i: u32) -> (usize, u8) {
+        let from_start = if self.big_endian {
+            // The value's high bit comes first.
+            self.bits - 1 - i
+        } else {
+            i
+        };
+        let at = self.bit_offset + from_start as usize;
+        let shift = if self.big_endian { 7 - at % 8 } else { at % 8 };
+        (at / 8, 1 << shift)
+    }
+
+    /// The bitfield's value, zero-extended (bits outside `bytes` read as
+    /// zeros).
+    pub fn get(&self, bytes: &[u8]) -> u128 {
+        let mut value = 0u128;
+        for i in 0..self.bits {
+            let (byte, mask) = self.place(i);
+            if bytes.get(byte).is_some_and(|b| b & mask != 0) {
+                value |= 1 << i;
+            }
+        }
+        value
+    }
+
+    /// The bitfield's value, sign-extended from its top bit (a signed
+    /// bitfield as C reads it).
+    pub fn get_signed(&self, bytes: &[u8]) -> i128 {
+        let unused = 128 - self.bits;
+        ((self.get(bytes) << unused) as i128) >> unused
+    }
+
+    /// Stores the low bits of `value` (as a C assignment to the bitfield
+    /// truncates it), leaving the other bits of `bytes` as they are (bits
+    /// outside `bytes` are dropped).
+    pub fn set(&self, bytes: &mut [u8], value: u128) {
+        for i in 0..self.bits {
+            let (byte, mask) = self.place(i);
+            if let Some(b) = bytes.get_mut(byte) {
+                if value >> i & 1 != 0 {
+                    *b |= mask;
+                } else {
+                    *b &= !mask;
+                }
+            }
+        }
+    }
+}
+
 /// A data section's live memory (its map's mmap, shared with the
 /// programs) seen as its generated type `T`.
 ///
@@ -840,5 +946,54 @@ where
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bitfields_follow_the_c_layout_of_either_byte_order() {
+        // struct { unsigned a:3, b:5; unsigned c:10; long long e:40 } with
+        // every bit a pattern computed by hand from the C layout rules.
+        let le = |off, bits| Bitfield::new(off, bits, false).unwrap();
+        let mut bytes = [0u8; 16];
+        le(0, 3).set(&mut bytes, 0b101);
+        le(3, 5).set(&mut bytes, 0b10011);
+        assert_eq!(bytes[0], 0b1001_1101);
+        le(8, 10).set(&mut bytes, 0x3ff);
+        assert_eq!(bytes[1..3], [0xff, 0x03]);
+        // Straddling bytes at an odd bit: 40 bits from bit 20.
+        le(20, 40).set(&mut bytes, 0xab_cdef_0123);
+        assert_eq!(bytes[2..8], [0x33, 0x12, 0xf0, 0xde, 0xbc, 0x0a]);
+        assert_eq!(le(20, 40).get(&bytes), 0xab_cdef_0123);
+        assert_eq!(le(8, 10).get(&bytes), 0x3ff, "neighbours untouched");
+        assert_eq!(le(0, 3).get(&bytes), 0b101);
+        // Truncation and sign extension.
+        le(0, 3).set(&mut bytes, 0b1111_0110);
+        assert_eq!(le(0, 3).get(&bytes), 0b110);
+        assert_eq!(le(0, 3).get_signed(&bytes), -2);
+        assert_eq!(le(3, 5).get_signed(&bytes), 0b10011 - 32);
+        le(0, 128).set(&mut bytes, u128::MAX - 1);
+        assert_eq!(le(0, 128).get_signed(&bytes), -2);
+        // Big-endian: a:3 is the top three bits of byte 0.
+        let be = |off, bits| Bitfield::new(off, bits, true).unwrap();
+        let mut bytes = [0u8; 4];
+        be(0, 3).set(&mut bytes, 0b101);
+        be(3, 5).set(&mut bytes, 0b10011);
+        assert_eq!(bytes[0], 0b1011_0011);
+        be(8, 12).set(&mut bytes, 0xabc);
+        assert_eq!(bytes[1..3], [0xab, 0xc0]);
+        assert_eq!(be(8, 12).get(&bytes), 0xabc);
+        assert_eq!(be(0, 3).get_signed(&bytes), -3);
+        // Out of range: no field, or bits past the bytes dropped.
+        assert!(Bitfield::new(0, 0, false).is_none());
+        assert!(Bitfield::new(0, 129, false).is_none());
+        assert!(Bitfield::new(usize::MAX, 2, false).is_none());
+        let mut short = [0xffu8; 1];
+        le(4, 8).set(&mut short, 0);
+        assert_eq!(short, [0x0f]);
+        assert_eq!(le(4, 8).get(&[0xf0]), 0x0f);
     }
 }

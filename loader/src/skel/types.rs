@@ -13,7 +13,7 @@
 //! | pointers | `u64` (a BPF pointer; no Rust pointer is plain data) |
 //! | arrays | `[T; N]` |
 //! | struct | `#[repr(C)]` struct; `#[repr(C, packed)]` when a field is not at a multiple of its Rust alignment |
-//! | bitfields | the bytes holding them, `__bitfield_<offset>: [u8; n]` |
+//! | bitfields | the bytes holding them, `__bitfield_<offset>: [u8; n]`, and a getter and setter per member (`flags_lo()`, `set_flags_lo(v)`) typed as the member, sign-extended if signed |
 //! | union | `bytes: [u8; size]` with a getter and setter per member |
 //! | enum | a transparent integer newtype with a constant per enumerator |
 //! | typedef | `pub type` alias (a typedef of an anonymous struct names the struct) |
@@ -121,6 +121,35 @@ impl Piece {
             Piece::Bits { start, .. } => *start,
         }
     }
+}
+
+/// A bitfield member, given a getter and a setter.
+#[derive(Clone, Debug)]
+struct BitOut {
+    /// Its C name.
+    c_name: String,
+    /// Offset from the start of its struct, in bits.
+    bit_offset: usize,
+    /// Width in bits.
+    bits: u32,
+    value: BitValue,
+}
+
+/// A union's members with a getter and setter (name, type), and its
+/// bitfields.
+type UnionMembers = (Vec<(String, RType)>, Vec<BitOut>);
+
+/// The type a bitfield's accessors take.
+#[derive(Clone, Debug)]
+struct BitValue {
+    /// The Rust type (in `types`).
+    rust: String,
+    /// Whether the value is sign-extended.
+    signed: bool,
+    /// Width of the C type, in bits.
+    width: u32,
+    /// For an enum: the integer its newtype wraps.
+    newtype: Option<String>,
 }
 
 /// The generator of the `types` module.
@@ -306,25 +335,40 @@ impl<'b> TypeGen<'b> {
         self.enter(id, &name)?;
         let result = self.structure_body(id, c, &name);
         self.in_progress.remove(&id);
-        let t = match result? {
+        let (laid_out, bits) = result?;
+        let t = match laid_out {
             Some(t) => t,
             None => self.opaque(&name, c.size() as usize),
         };
+        if !bits.is_empty() {
+            let _ = writeln!(self.items, "impl {name} {{");
+            let mut names = Names::default();
+            self.write_bit_accessors(&mut names, &bits);
+            self.items.push_str("}\n\n");
+        }
         self.done.insert(id, t.clone());
         Ok(t)
     }
 
+    /// The struct's fields laid out (`None`: they overlap) and its
+    /// bitfields.
     fn structure_body(
         &mut self,
         id: TypeId,
         c: &Composite<'_>,
         name: &str,
-    ) -> Result<Option<RType>> {
+    ) -> Result<(Option<RType>, Vec<BitOut>)> {
         let mut pieces = Vec::with_capacity(c.len());
+        let mut bits = Vec::new();
         for (k, m) in c.members().enumerate() {
             let member_name = self.name_of(m.name_off, id)?;
-            if let Some((start, end)) = self.bitfield(m.ty, m.bit_offset, m.bitfield_size, id)? {
+            if let Some(b) = self.bitfield(&m, member_name, c.size(), id, name)? {
+                let start = b.bit_offset / 8;
+                let end = (b.bit_offset + b.bits as usize).div_ceil(8);
                 pieces.push(Piece::Bits { start, end });
+                if !member_name.is_empty() {
+                    bits.push(b);
+                }
                 continue;
             }
             let hint = if member_name.is_empty() {
@@ -340,42 +384,159 @@ impl<'b> TypeGen<'b> {
                 ty,
             });
         }
-        Ok(self
+        let laid_out = self
             .lay_out(name, c.size() as usize, pieces)?
-            .map(|(t, _)| t))
+            .map(|(t, _)| t);
+        Ok((laid_out, bits))
     }
 
-    /// The bytes `start..end` a member occupies if it is a bitfield (or
-    /// not byte-aligned).
+    /// The bitfield member `m` (named `member`) of struct or union `owner`
+    /// (`owner_name`, `size` bytes), if it is one (or an integer that is
+    /// not byte-aligned): where its bits are and the integer or enum type
+    /// its accessors take. Fails for a bitfield no accessor can express (a
+    /// type other than an integer or enum, wider than its type or than 128
+    /// bits) or outside its struct.
     fn bitfield(
-        &self,
-        ty: TypeId,
-        bit_offset: u32,
-        bitfield_size: u32,
+        &mut self,
+        m: &oxbpf_btf::Member,
+        member: &str,
+        size: u32,
         owner: TypeId,
-    ) -> Result<Option<(usize, usize)>> {
-        let (offset, bits) = if bitfield_size > 0 {
-            (bit_offset, bitfield_size)
+        owner_name: &str,
+    ) -> Result<Option<BitOut>> {
+        let bare = self
+            .btf
+            .skip_mods_and_typedefs(m.ty)
+            .map_err(self.btf_err(owner))?;
+        let t = self.btf.type_by_id(bare).map_err(self.btf_err(owner))?;
+        let (offset, bits) = if m.bitfield_size > 0 {
+            (m.bit_offset, m.bitfield_size)
         } else {
             // The old encoding: an INT with fewer bits than its storage.
-            let bare = self
-                .btf
-                .skip_mods_and_typedefs(ty)
-                .map_err(self.btf_err(owner))?;
-            match self.btf.type_by_id(bare).map_err(self.btf_err(owner))? {
+            match &t {
                 Type::Int(i) if i.offset != 0 || i.bits != i.size * 8 => {
-                    (bit_offset + i.offset, i.bits)
+                    (m.bit_offset.saturating_add(i.offset), i.bits)
                 }
-                _ if bit_offset % 8 != 0 => {
-                    let size = self.btf.resolve_size(ty).map_err(self.btf_err(owner))?;
-                    (bit_offset, size * 8)
+                _ if m.bit_offset % 8 != 0 => {
+                    let size = self.btf.resolve_size(m.ty).map_err(self.btf_err(owner))?;
+                    (m.bit_offset, size.saturating_mul(8))
                 }
                 _ => return Ok(None),
             }
         };
-        let start = (offset / 8) as usize;
-        let end = (u64::from(offset) + u64::from(bits)).div_ceil(8) as usize;
-        Ok(Some((start, end.max(start + 1))))
+        let object = self.object.clone();
+        let site = || {
+            format!(
+                "{object}: BTF type [{owner}] {owner_name}, member {member:?} ({bits} bits at bit {offset})"
+            )
+        };
+        let unsupported = |what: String| Error::Unsupported { what, site: site() };
+        let value = match t {
+            Type::Int(i) => {
+                let rust = int_type(&i);
+                if rust.expr.starts_with('[') {
+                    return Err(unsupported(format!(
+                        "a bitfield of a {}-byte integer",
+                        i.size
+                    )));
+                }
+                BitValue {
+                    width: i.size * 8,
+                    signed: i.encoding.is_signed() && !i.encoding.is_bool(),
+                    rust: rust.expr,
+                    newtype: None,
+                }
+            }
+            Type::Enum(e) | Type::Enum64(e) => {
+                let rust = self.rust_type(bare, &format!("{owner_name}_{member}"))?;
+                let Some(repr) = enum_repr(e.size() as usize, e.is_signed()) else {
+                    return Err(unsupported(format!(
+                        "a bitfield of a {}-byte enum",
+                        e.size()
+                    )));
+                };
+                BitValue {
+                    width: e.size() * 8,
+                    signed: e.is_signed(),
+                    rust: rust.expr,
+                    newtype: Some(format!("::core::primitive::{repr}")),
+                }
+            }
+            other => {
+                return Err(unsupported(format!(
+                    "a bitfield (or a member not at a byte boundary) of kind {:?}",
+                    other.kind()
+                )));
+            }
+        };
+        if bits == 0 || bits > value.width || bits > 128 {
+            return Err(unsupported(format!(
+                "a bitfield of {bits} bits in a {}-bit type",
+                value.width
+            )));
+        }
+        if u64::from(offset) + u64::from(bits) > u64::from(size) * 8 {
+            return Err(Error::InvalidArgument(format!(
+                "{}: bitfield past the end of its {size}-byte type",
+                site()
+            )));
+        }
+        Ok(Some(BitOut {
+            c_name: member.to_owned(),
+            bit_offset: offset as usize,
+            bits,
+            value,
+        }))
+    }
+
+    /// A getter and a setter per bitfield, in an `impl` block being
+    /// written, their names claimed in `names`.
+    fn write_bit_accessors(&mut self, names: &mut Names, bits: &[BitOut]) {
+        let big_endian = self.btf.endian() == oxbpf_btf::Endian::Big;
+        for b in bits {
+            let get = names.claim(&b.c_name, "bitfield");
+            let set = names.claim(&format!("set_{get}"), "set");
+            let ty = &b.value.rust;
+            let place = format!(
+                "        const BITS: ::oxbpf::skel::Bitfield = match ::oxbpf::skel::Bitfield::new({}, {}, {big_endian}) {{\n            \
+                 ::core::option::Option::Some(b) => b,\n            \
+                 ::core::option::Option::None => ::core::panic!(\"bitfield out of range\"),\n        }};\n",
+                b.bit_offset, b.bits
+            );
+            let read = if b.value.signed { "get_signed" } else { "get" };
+            let (value, raw) = match &b.value.newtype {
+                Some(repr) => (
+                    format!(
+                        "{ty}(BITS.{read}(::oxbpf::skel::zerocopy::IntoBytes::as_bytes(self)) as {repr})"
+                    ),
+                    "value.0",
+                ),
+                None => (
+                    format!(
+                        "BITS.{read}(::oxbpf::skel::zerocopy::IntoBytes::as_bytes(self)) as {ty}"
+                    ),
+                    "value",
+                ),
+            };
+            let _ = write!(
+                self.items,
+                "    /// Bitfield `{c}` ({bits} bits at bit {off}{sign}).\n\
+                 \x20   pub fn {g}(&self) -> {ty} {{\n{place}        {value}\n    }}\n\
+                 \x20   /// Sets bitfield `{c}` to the low {bits} bits of `value` (as a C assignment does).\n\
+                 \x20   pub fn {s}(&mut self, value: {ty}) {{\n{place}        \
+                 BITS.set(::oxbpf::skel::zerocopy::IntoBytes::as_mut_bytes(self), {raw} as ::core::primitive::u128);\n    }}\n",
+                c = b.c_name,
+                bits = b.bits,
+                off = b.bit_offset,
+                sign = if b.value.signed {
+                    ", sign-extended"
+                } else {
+                    ""
+                },
+                g = escape(&get),
+                s = escape(&set),
+            );
+        }
     }
 
     /// Lays the pieces of a struct of `size` bytes out with explicit
@@ -522,7 +683,7 @@ impl<'b> TypeGen<'b> {
         self.enter(id, &name)?;
         let result = self.union_members(id, c, &name);
         self.in_progress.remove(&id);
-        let members = result?;
+        let (members, bits) = result?;
         let size = c.size() as usize;
         let out = &mut self.items;
         let _ = write!(
@@ -534,7 +695,7 @@ impl<'b> TypeGen<'b> {
             out,
             "const _: () = ::core::assert!(::core::mem::size_of::<{name}>() == {size});"
         );
-        if !members.is_empty() {
+        if !members.is_empty() || !bits.is_empty() {
             let _ = writeln!(out, "impl {name} {{");
             let mut names = Names::default();
             for (member, ty) in &members {
@@ -558,9 +719,10 @@ impl<'b> TypeGen<'b> {
                     ty = ty.expr
                 );
             }
-            out.push_str("}\n");
+            self.write_bit_accessors(&mut names, &bits);
+            self.items.push_str("}\n");
         }
-        out.push('\n');
+        self.items.push('\n');
         let t = RType {
             outer: format!("types::{name}"),
             expr: name,
@@ -571,24 +733,22 @@ impl<'b> TypeGen<'b> {
         Ok(t)
     }
 
-    /// The union's members that have a getter: named or anonymous, at
-    /// offset 0, not bitfields, fitting.
-    fn union_members(
-        &mut self,
-        id: TypeId,
-        c: &Composite<'_>,
-        name: &str,
-    ) -> Result<Vec<(String, RType)>> {
+    /// The union's members that have a getter (named or anonymous, at
+    /// offset 0, fitting), and its named bitfields.
+    fn union_members(&mut self, id: TypeId, c: &Composite<'_>, name: &str) -> Result<UnionMembers> {
         let mut out = Vec::new();
+        let mut bits = Vec::new();
         for (k, m) in c.members().enumerate() {
-            if m.bit_offset != 0
-                || self
-                    .bitfield(m.ty, m.bit_offset, m.bitfield_size, id)?
-                    .is_some()
-            {
+            let member_name = self.name_of(m.name_off, id)?;
+            if let Some(b) = self.bitfield(&m, member_name, c.size(), id, name)? {
+                if !member_name.is_empty() {
+                    bits.push(b);
+                }
                 continue;
             }
-            let member_name = self.name_of(m.name_off, id)?;
+            if m.bit_offset != 0 {
+                continue;
+            }
             let hint = if member_name.is_empty() {
                 format!("__anon_{k}")
             } else {
@@ -599,25 +759,15 @@ impl<'b> TypeGen<'b> {
                 out.push((hint, ty));
             }
         }
-        Ok(out)
+        Ok((out, bits))
     }
 
     fn enumeration(&mut self, id: TypeId, e: &Enum<'_>, name: String) -> Result<RType> {
         let size = e.size() as usize;
-        let repr = match (size, e.is_signed()) {
-            (1, false) => "u8",
-            (2, false) => "u16",
-            (4, false) => "u32",
-            (8, false) => "u64",
-            (1, true) => "i8",
-            (2, true) => "i16",
-            (4, true) => "i32",
-            (8, true) => "i64",
-            _ => {
-                let t = self.opaque(&name, size);
-                self.done.insert(id, t.clone());
-                return Ok(t);
-            }
+        let Some(repr) = enum_repr(size, e.is_signed()) else {
+            let t = self.opaque(&name, size);
+            self.done.insert(id, t.clone());
+            return Ok(t);
         };
         let mut values = Vec::with_capacity(e.len());
         for v in e.values() {
@@ -733,6 +883,21 @@ impl<'b> TypeGen<'b> {
     }
 }
 
+/// The integer an enum of `size` bytes is stored as.
+fn enum_repr(size: usize, signed: bool) -> Option<&'static str> {
+    Some(match (size, signed) {
+        (1, false) => "u8",
+        (2, false) => "u16",
+        (4, false) => "u32",
+        (8, false) => "u64",
+        (1, true) => "i8",
+        (2, true) => "i16",
+        (4, true) => "i32",
+        (8, true) => "i64",
+        _ => return None,
+    })
+}
+
 fn int_type(i: &Int) -> RType {
     let signed = i.encoding.is_signed() && !i.encoding.is_bool();
     match (i.size, signed) {
@@ -822,6 +987,137 @@ mod tests {
         let btf = btf(&b);
         let (_, items) = gen_type(&btf, s).unwrap();
         assert!(items.contains("pub __bitfield_0: [::core::primitive::u8; 2],\n    pub c: ::core::primitive::u8,\n    pub __pad_3: [::core::primitive::u8; 1],\n    pub __bitfield_4: [::core::primitive::u8; 1],\n    pub __pad_5: [::core::primitive::u8; 3],"), "{items}");
+        // Each bitfield has a getter and a setter at its bits.
+        assert!(items.contains("impl bits {\n"), "{items}");
+        for (name, off, bits) in [("a", 0, 3), ("b", 3, 9), ("d", 32, 1)] {
+            assert!(
+                items.contains(&format!(
+                    "    pub fn {name}(&self) -> ::core::primitive::u32 {{\n        const BITS: ::oxbpf::skel::Bitfield = match ::oxbpf::skel::Bitfield::new({off}, {bits}, false) {{"
+                )),
+                "{name}: {items}"
+            );
+            assert!(
+                items.contains(&format!(
+                    "    pub fn set_{name}(&mut self, value: ::core::primitive::u32) {{"
+                )),
+                "{name}: {items}"
+            );
+        }
+        assert!(
+            items.contains("BITS.get(::oxbpf::skel::zerocopy::IntoBytes::as_bytes(self)) as ::core::primitive::u32"),
+            "{items}"
+        );
+        assert!(
+            items.contains("BITS.set(::oxbpf::skel::zerocopy::IntoBytes::as_mut_bytes(self), value as ::core::primitive::u128);"),
+            "{items}"
+        );
+        assert!(
+            !items.contains("pub fn c("),
+            "a plain field has no accessor: {items}"
+        );
+    }
+
+    #[test]
+    fn bitfield_accessors_take_the_members_type_and_sign() {
+        let mut b = BtfBuilder::new();
+        let int = b.add_int("int", 4, IntEncoding::SIGNED);
+        let sint = b.add_typedef("s32", int);
+        let ch = b.add_int("char", 1, IntEncoding::SIGNED | IntEncoding::CHAR);
+        let ll = b.add_int("unsigned long long", 8, IntEncoding::NONE);
+        let color = b.add_enum("color", 4, true, &[("RED", 0), ("BLUE", -1)]);
+        let cv = b.add_const(color);
+        // The old encoding: the INT itself says which bits.
+        let old = b.add_int_bits("int", 4, IntEncoding::SIGNED, 2, 5);
+        let s = b.add_struct_bitfields(
+            "mixed",
+            16,
+            &[
+                ("neg", sint, 0, 4),
+                ("c", ch, 4, 3),
+                ("col", cv, 7, 2),
+                ("wide", ll, 20, 60),
+                ("set_neg", int, 80, 2),
+            ],
+        );
+        let u = b.add_union_bitfields("bu", 4, &[("all", int, 0, 0), ("lo", int, 0, 5)]);
+        let o = b.add_struct("olds", 4, &[("x", old, 0)]);
+        let btf = btf(&b);
+        let (_, items) = gen_type(&btf, s).unwrap();
+        // Signed: sign-extended, typedefs resolved to the integer.
+        assert!(
+            items.contains("/// Bitfield `neg` (4 bits at bit 0, sign-extended).\n    pub fn neg(&self) -> ::core::primitive::i32 {"),
+            "{items}"
+        );
+        assert!(
+            items.contains("BITS.get_signed(::oxbpf::skel::zerocopy::IntoBytes::as_bytes(self)) as ::core::primitive::i32"),
+            "{items}"
+        );
+        assert!(
+            items.contains("pub fn c(&self) -> ::core::primitive::i8 {"),
+            "{items}"
+        );
+        // An enum: its newtype, wrapping the signed integer read.
+        assert!(items.contains("pub fn col(&self) -> color {"), "{items}");
+        assert!(
+            items.contains("color(BITS.get_signed(::oxbpf::skel::zerocopy::IntoBytes::as_bytes(self)) as ::core::primitive::i32)"),
+            "{items}"
+        );
+        assert!(
+            items.contains("value.0 as ::core::primitive::u128"),
+            "{items}"
+        );
+        assert!(
+            items.contains("pub fn wide(&self) -> ::core::primitive::u64 {\n        const BITS: ::oxbpf::skel::Bitfield = match ::oxbpf::skel::Bitfield::new(20, 60, false)"),
+            "{items}"
+        );
+        // Names do not collide: a member called set_neg.
+        assert!(
+            items.contains("pub fn set_neg(&mut self, value: ::core::primitive::i32)"),
+            "{items}"
+        );
+        assert!(items.contains("pub fn set_neg_1(&self)"), "{items}");
+        let (_, items) = gen_type(&btf, u).unwrap();
+        assert!(
+            items.contains("pub fn all(&self) -> ::core::primitive::i32"),
+            "{items}"
+        );
+        assert!(items.contains("pub fn lo(&self) -> ::core::primitive::i32 {\n        const BITS: ::oxbpf::skel::Bitfield = match ::oxbpf::skel::Bitfield::new(0, 5, false)"), "{items}");
+        let (_, items) = gen_type(&btf, o).unwrap();
+        assert!(items.contains("pub fn x(&self) -> ::core::primitive::i32 {\n        const BITS: ::oxbpf::skel::Bitfield = match ::oxbpf::skel::Bitfield::new(2, 5, false)"), "{items}");
+    }
+
+    #[test]
+    fn bitfields_no_accessor_can_express_are_errors() {
+        let mut b = BtfBuilder::new();
+        let int = b.add_int("int", 4, IntEncoding::SIGNED);
+        let inner = b.add_struct("inner", 4, &[("i", int, 0)]);
+        let odd = b.add_int("odd", 3, IntEncoding::NONE);
+        let fl = b.add_float("float", 4);
+        let of_struct = b.add_struct_bitfields("a", 8, &[("s", inner, 0, 3)]);
+        let too_wide = b.add_struct_bitfields("b", 8, &[("w", int, 0, 33)]);
+        let odd_int = b.add_struct_bitfields("c", 4, &[("o", odd, 0, 3)]);
+        let of_float = b.add_struct_bitfields("d", 4, &[("f", fl, 0, 3)]);
+        let past_end = b.add_struct_bitfields("e", 4, &[("p", int, 30, 3)]);
+        let unaligned_struct = b.add_struct("f", 8, &[("s", inner, 4)]);
+        let btf = btf(&b);
+        for (id, want) in [
+            (of_struct, "of kind Struct"),
+            (too_wide, "33 bits in a 32-bit type"),
+            (odd_int, "3-byte integer"),
+            (of_float, "of kind Float"),
+            (unaligned_struct, "of kind Struct"),
+        ] {
+            match gen_type(&btf, id) {
+                Err(Error::Unsupported { what, site }) => {
+                    assert!(what.contains(want), "{what}");
+                    assert!(site.starts_with("test.bpf.o: BTF type ["), "{site}");
+                }
+                other => panic!("type {id}: {other:?}"),
+            }
+        }
+        let err = gen_type(&btf, past_end).unwrap_err().to_string();
+        assert!(err.contains("past the end of its 4-byte type"), "{err}");
+        assert!(err.contains("member \"p\""), "{err}");
     }
 
     #[test]
