@@ -337,7 +337,7 @@ impl Drop for MapMemory {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::{MapCreateAttr, map_create, map_freeze, map_lookup_elem, map_update_elem};
 
@@ -444,16 +444,23 @@ mod tests {
         assert!(map_mmap(&array(8, 0), false).is_err(), "not mmapable");
     }
 
-    /// Whether the kernel has arena maps; if not, the running test is
-    /// recorded as skipped (`OXBPF-SKIP`, and a line in `$OXBPF_SKIP_LOG`
-    /// as the tests crate's `require!` writes it) and returns.
+    /// Whether the kernel has arena maps (see [`have`]).
     fn have_arenas() -> bool {
-        match crate::probe_map_type(MapType::ARENA) {
+        have("arena_maps", crate::probe_map_type(MapType::ARENA))
+    }
+
+    /// Whether a probe found `feature`; if it did not, the running test is
+    /// recorded as skipped (`OXBPF-SKIP`, and a line in `$OXBPF_SKIP_LOG`
+    /// as the tests crate's `require!` writes it) and returns. An
+    /// inconclusive probe fails the test. For the unit tests of every
+    /// module.
+    pub(crate) fn have(feature: &str, probed: crate::ProbeResult) -> bool {
+        match probed {
             crate::ProbeResult::Supported => return true,
             crate::ProbeResult::Unsupported => {}
-            r => panic!("arena map probe: {r:?}"),
+            r => panic!("{feature} probe: {r:?}"),
         }
-        let reason = "arena_maps: the kernel refuses the simplest arena map";
+        let reason = format!("{feature}: the kernel refuses the simplest one");
         let test = std::thread::current().name().unwrap_or("?").to_string();
         println!("OXBPF-SKIP {reason}");
         if let Some(log) = std::env::var_os("OXBPF_SKIP_LOG") {

@@ -336,6 +336,11 @@ mod tests {
                 ProbeResult::Unsupported
             );
         }
-        assert_eq!(probe_btf(BtfProbe::Float), ProbeResult::Supported);
+        // After the faults, the cached answer is the kernel's (FLOAT came
+        // in 5.13: vm-test runs this on 5.10 too), never inconclusive.
+        assert!(!matches!(
+            probe_btf(BtfProbe::Float),
+            ProbeResult::Inconclusive(_)
+        ));
     }
 }

@@ -626,6 +626,12 @@ mod tests {
 
     #[test]
     fn records_of_two_rings_in_order_across_wraparound() {
+        if !crate::mmap::tests::have(
+            "syscall_progs",
+            crate::probe_prog_type(crate::ProgType::SYSCALL),
+        ) {
+            return;
+        }
         let (a, b) = (ringbuf(4096), ringbuf(4096));
         let (pa, pb) = (producer(&a), producer(&b));
         let mut rb = RingBuffer::new().unwrap();
@@ -667,6 +673,12 @@ mod tests {
 
     #[test]
     fn a_full_ring_drops_then_recovers() {
+        if !crate::mmap::tests::have(
+            "syscall_progs",
+            crate::probe_prog_type(crate::ProgType::SYSCALL),
+        ) {
+            return;
+        }
         let a = ringbuf(4096);
         let p = producer(&a);
         let mut rb = RingBuffer::new().unwrap();

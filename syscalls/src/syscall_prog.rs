@@ -66,6 +66,12 @@ mod tests {
 
     #[test]
     fn the_context_is_written_back() {
+        if !crate::mmap::tests::have(
+            "syscall_progs",
+            crate::probe_prog_type(crate::ProgType::SYSCALL),
+        ) {
+            return;
+        }
         let prog = increment();
         let mut ctx = [0u8; 8];
         ctx[..4].copy_from_slice(&41u32.to_le_bytes());
@@ -75,6 +81,12 @@ mod tests {
 
     #[test]
     fn prog_test_run_refuses_to_lend_a_read_only_context() {
+        if !crate::mmap::tests::have(
+            "syscall_progs",
+            crate::probe_prog_type(crate::ProgType::SYSCALL),
+        ) {
+            return;
+        }
         let prog = increment();
         let ctx = [0u8; 8];
         let opts = crate::TestRunOptions {
@@ -88,6 +100,12 @@ mod tests {
 
     #[test]
     fn a_short_context_is_refused() {
+        if !crate::mmap::tests::have(
+            "syscall_progs",
+            crate::probe_prog_type(crate::ProgType::SYSCALL),
+        ) {
+            return;
+        }
         let prog = increment();
         let err = prog_run_syscall(&prog, &mut [0u8; 4]).unwrap_err();
         assert_eq!(err.errno(), Some(crate::Errno::INVAL), "{err}");

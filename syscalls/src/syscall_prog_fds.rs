@@ -235,6 +235,12 @@ mod tests {
 
     #[test]
     fn a_number_reused_for_a_new_object_is_adoptable() {
+        if !crate::mmap::tests::have(
+            "syscall_progs",
+            crate::probe_prog_type(crate::ProgType::SYSCALL),
+        ) {
+            return;
+        }
         use crate::{MapCreateAttr, MapType, map_create};
         let map = || -> OwnedFd {
             map_create(&MapCreateAttr::new(MapType::ARRAY, 4, 4, 1))
@@ -294,6 +300,12 @@ mod tests {
 
     #[test]
     fn an_fd_the_program_did_not_create_is_refused() {
+        if !crate::mmap::tests::have(
+            "syscall_progs",
+            crate::probe_prog_type(crate::ProgType::SYSCALL),
+        ) {
+            return;
+        }
         let prog = reporter();
         let mut ctx = [0u8; 8];
         let own = prog.as_raw_fd();
