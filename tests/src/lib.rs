@@ -317,6 +317,12 @@ pub enum Feature {
     /// struct_ops maps registered through a link (`BPF_F_LINK`, Linux
     /// 6.4).
     StructOpsLinks,
+    /// perf_event links (`BPF_LINK_CREATE` of a perf event, with a
+    /// `bpf_cookie`; Linux 5.15). Before them programs are set on perf
+    /// events by ioctl, without cookies or link info.
+    PerfEventLinks,
+    /// fentry/fexit links made by `BPF_LINK_CREATE` with a cookie.
+    TracingCookies,
 }
 
 /// How a [`Feature`] is probed.
@@ -339,7 +345,7 @@ enum How {
 
 impl Feature {
     /// Every feature.
-    pub const ALL: [Feature; 21] = [
+    pub const ALL: [Feature; 23] = [
         Feature::Kprobe,
         Feature::Kretprobe,
         Feature::KprobeMulti,
@@ -361,6 +367,8 @@ impl Feature {
         Feature::SockmapLinks,
         Feature::CgroupLinkOrder,
         Feature::StructOpsLinks,
+        Feature::PerfEventLinks,
+        Feature::TracingCookies,
     ];
 
     /// The library program probe that decides it, for the program kinds
@@ -398,7 +406,9 @@ impl Feature {
             | Feature::UprobeMulti
             | Feature::SockmapLinks
             | Feature::CgroupLinkOrder
-            | Feature::StructOpsLinks => How::Link,
+            | Feature::StructOpsLinks
+            | Feature::PerfEventLinks
+            | Feature::TracingCookies => How::Link,
         }
     }
 
@@ -422,6 +432,8 @@ impl Feature {
                 Feature::SockmapLinks => "sockmap_links",
                 Feature::CgroupLinkOrder => "cgroup_link_order",
                 Feature::StructOpsLinks => "struct_ops_links",
+                Feature::PerfEventLinks => "perf_event_links",
+                Feature::TracingCookies => "tracing_cookies",
                 _ => unreachable!("every other feature is a program kind or a helper"),
             },
         }
@@ -514,8 +526,8 @@ fn cgroup2_mount() -> Option<PathBuf> {
 fn probe_link(feature: Feature) -> Probed {
     use oxbpf::asm::Insn;
     use oxbpf::sys::{
-        AttachType, Errno, LinkCreateRelative, LinkTail, LinkTarget, MapCreateAttr, MapType,
-        ProgLoadOptions, ProgType, VerifierLog,
+        AttachType, Errno, LinkCreatePerfEvent, LinkCreateRelative, LinkCreateTracing, LinkTail,
+        LinkTarget, MapCreateAttr, MapType, ProgLoadOptions, ProgType, VerifierLog,
     };
     use std::os::fd::AsFd;
     if let Err(why) = baseline() {
@@ -654,6 +666,60 @@ fn probe_link(feature: Feature) -> Probed {
                 },
                 Err(e) => Probed::Inconclusive(format!("{what}: {e}")),
             }
+        }
+        Feature::PerfEventLinks => {
+            let what = "a perf_event link with a cookie on a software event";
+            let r = load(ProgType::PERF_EVENT, AttachType(0), 0).and_then(|p| {
+                // This thread's task clock, sampled every second.
+                let event = oxbpf::sys::perf_event_open_software(
+                    oxbpf::sys::sw::TASK_CLOCK,
+                    1 << 30,
+                    0,
+                    -1,
+                )?;
+                oxbpf::sys::link_create(
+                    &p,
+                    LinkTarget::Fd(event.as_fd()),
+                    AttachType::PERF_EVENT,
+                    0,
+                    &LinkTail::PerfEvent(LinkCreatePerfEvent { bpf_cookie: 1 }),
+                )
+                .map(drop)
+            });
+            judge(what, r, None)
+        }
+        Feature::TracingCookies => {
+            let what = "an fentry link with a cookie";
+            let func = c"bpf_fentry_test1";
+            let btf_id = match vmlinux_func_id(func) {
+                Ok(Some(id)) => id,
+                Ok(None) => {
+                    return Probed::Unsupported("vmlinux BTF has no bpf_fentry_test1".into());
+                }
+                Err(e) => return Probed::Inconclusive(e),
+            };
+            let insns = [Insn::mov64_imm(0, 0), Insn::exit()];
+            let mut opts = ProgLoadOptions::new(ProgType::TRACING, &insns, c"GPL");
+            opts.name = "oxbpf_probe";
+            opts.expected_attach_type = AttachType::TRACE_FENTRY;
+            opts.attach_btf_id = btf_id;
+            let prog = match oxbpf::sys::prog_load(&opts, &mut VerifierLog::new()) {
+                Ok(p) => p,
+                Err(e) => {
+                    return Probed::Unsupported(format!("fentry programs do not load: {e}"));
+                }
+            };
+            let mut tail = LinkCreateTracing::default();
+            tail.cookie = 1;
+            let r = oxbpf::sys::link_create(
+                &prog,
+                LinkTarget::None,
+                AttachType::TRACE_FENTRY,
+                0,
+                &LinkTail::Tracing(tail),
+            )
+            .map(drop);
+            judge(what, r, None)
         }
         _ => unreachable!("not a link feature"),
     }
@@ -887,6 +953,24 @@ pub fn excused_load_failure(object: &Path, err: &oxbpf::Error) -> Option<String>
     corpus_missing(object)
 }
 
+/// Checks a program's attachment to a perf event (kprobe, uprobe,
+/// tracepoint, perf counter): a perf_event link where the kernel has them
+/// ([`Feature::PerfEventLinks`]), else the program set by ioctl — no link,
+/// no link info.
+pub fn assert_perf_event_attachment(link: &oxbpf::Link) {
+    match probe(Feature::PerfEventLinks) {
+        Probed::Supported => {
+            let info = link.info().expect("perf_event link info");
+            assert_eq!(info.link_type(), oxbpf::sys::LinkType::PERF_EVENT);
+        }
+        Probed::Unsupported(_) => {
+            assert!(link.link_fd().is_none(), "a link on a kernel without them");
+            assert!(link.info().is_err(), "link info without a link");
+        }
+        Probed::Inconclusive(why) => panic!("perf_event link probe: {why}"),
+    }
+}
+
 /// Whether `$OXBPF_REQUIRE` (comma-separated feature names, or `all`)
 /// lists `feature`.
 pub fn required_by_environment(feature: Feature) -> bool {
@@ -945,7 +1029,7 @@ pub fn record_skip(reason: &str) {
 /// returns at once: [`require!`] does both). Panics — the test fails —
 /// when the probe is inconclusive or `$OXBPF_REQUIRE` lists the feature.
 pub fn require(feature: Feature) -> bool {
-    match probe(feature) {
+    match probe_locked(feature) {
         Probed::Supported => true,
         Probed::Unsupported(why) if required_by_environment(feature) => panic!(
             "{} is required here ($OXBPF_REQUIRE) but the kernel refuses it: {why}",
@@ -960,6 +1044,33 @@ pub fn require(feature: Feature) -> bool {
             feature.name()
         ),
     }
+}
+
+/// [`probe`] with the answer cached per process, probing (once) under
+/// [`kernel_lock`]: the probes create and close kernel objects, which a
+/// test of the same binary holding the lock must not see appear. Callers
+/// must not hold the lock (`require!` comes first in a test).
+fn probe_locked(feature: Feature) -> Probed {
+    static CACHE: Mutex<Vec<(Feature, Probed)>> = Mutex::new(Vec::new());
+    let cached = |c: &Vec<(Feature, Probed)>| {
+        c.iter()
+            .find(|(f, _)| *f == feature)
+            .map(|(_, r)| r.clone())
+    };
+    if let Some(r) = cached(&CACHE.lock().unwrap_or_else(|e| e.into_inner())) {
+        return r;
+    }
+    let r = {
+        let _k = kernel_lock();
+        probe(feature)
+    };
+    if !matches!(r, Probed::Inconclusive(_)) {
+        CACHE
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((feature, r.clone()));
+    }
+    r
 }
 
 /// `require!(Feature::X)`: returns from the calling test, as a recorded

@@ -9,7 +9,7 @@ use oxbpf::{
     AsyncPerfBuffer, AsyncRingBuffer, Object, OpenObject, PerfBuffer, PerfRecord, RingBuffer,
     TestRunOptions,
 };
-use oxbpf_tests::{FdSnapshot, kernel_lock, object};
+use oxbpf_tests::{FdSnapshot, Feature, kernel_lock, object, require};
 use tokio::time::timeout;
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -32,6 +32,7 @@ fn produce(obj: &Object, count: u32, first: u32) -> u32 {
 
 #[test]
 fn a_waiting_task_is_woken_by_ring_buffer_records() {
+    require!(Feature::SyscallProgs);
     let _k = kernel_lock();
     let fds = FdSnapshot::take();
     let obj = OpenObject::open(object("ringbuf")).unwrap().load().unwrap();

@@ -12,7 +12,7 @@ use oxbpf_tests::{FdSnapshot, Feature, kernel_lock, require, vm_object};
 
 #[test]
 fn fentry_and_fexit_links_with_cookies() {
-    require!(Feature::Fentry, Feature::Fexit);
+    require!(Feature::Fentry, Feature::Fexit, Feature::TracingCookies);
     let _k = kernel_lock();
     let fds = FdSnapshot::take();
     {

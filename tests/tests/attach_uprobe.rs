@@ -9,7 +9,9 @@ mod behaviour_support;
 use behaviour_support::{tid, u64_at, value_of};
 use oxbpf::sys::LinkType;
 use oxbpf::{OpenObject, UprobeMultiOptions, UprobeOptions};
-use oxbpf_tests::{FdSnapshot, Feature, kernel_lock, object, require};
+use oxbpf_tests::{
+    FdSnapshot, Feature, assert_perf_event_attachment, kernel_lock, object, require,
+};
 
 #[inline(never)]
 extern "C" fn oxbpf_attach_uprobe_target(x: u64) -> u64 {
@@ -63,7 +65,7 @@ fn uprobe_and_uretprobe_on_a_function_of_this_binary() {
             .unwrap()
             .attach_uprobe(exe(), TARGET, 0, &opts)
             .unwrap();
-        assert_eq!(entry.info().unwrap().link_type(), LinkType::PERF_EVENT);
+        assert_perf_event_attachment(&entry);
         for x in 100..104 {
             assert_eq!(call_target(x), x + 1);
         }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use oxbpf::btf::{Btf, Kind, Type};
 use oxbpf::{Error, OpenObject};
-use oxbpf_tests::{FdSnapshot, kernel_lock};
+use oxbpf_tests::{FdSnapshot, Feature, kernel_lock, require};
 
 fn object(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../reloc/tests/data/{name}.bpf.o"))
@@ -39,6 +39,7 @@ fn kernel_offset(btf: &Btf<'_>, st: &str, member: &str) -> u64 {
 
 #[test]
 fn field_relocations_follow_the_running_kernel() {
+    require!(Feature::SyscallProgs);
     let _k = kernel_lock();
     let fds = FdSnapshot::take();
     let open = OpenObject::open(object("core_fields")).unwrap();
@@ -83,6 +84,7 @@ fn rustix_gettid() -> u64 {
 
 #[test]
 fn a_reachable_unresolved_relocation_is_refused_and_explained() {
+    require!(Feature::SyscallProgs);
     let _k = kernel_lock();
     let fds = FdSnapshot::take();
     let open = OpenObject::open(object("core_poison")).unwrap();

@@ -3,7 +3,9 @@
 
 use oxbpf::sys::{Errno, fault};
 use oxbpf::{Error, OpenObject};
-use oxbpf_tests::{FdSnapshot, KernelObjects, PinDir, kernel_lock, object, settled_new_objects};
+use oxbpf_tests::{
+    FdSnapshot, Feature, KernelObjects, PinDir, kernel_lock, object, require, settled_new_objects,
+};
 
 fn open(pins: &PinDir) -> OpenObject {
     let mut open = OpenObject::open(object("maps_btf")).expect("maps_btf opens");
@@ -20,6 +22,7 @@ fn pins_left(pins: &PinDir) -> Vec<String> {
 
 #[test]
 fn a_failure_at_any_call_leaves_nothing() {
+    require!(Feature::BloomMaps);
     let _k = kernel_lock();
     let pins = PinDir::new("fault");
 

@@ -16,7 +16,8 @@ use oxbpf::plan::Plan;
 use oxbpf::sys::{BtfLoadAttr, Errno, MapCreateAttr, MapElemAttr, ProgLoadAttr, fault};
 use oxbpf::{LightSkeleton, OpenObject};
 use oxbpf_tests::{
-    FdSnapshot, KernelObjects, PinDir, corpus_missing, kernel_lock, object, settled_new_objects,
+    FdSnapshot, Feature, KernelObjects, PinDir, corpus_missing, kernel_lock, object, require,
+    settled_new_objects,
 };
 
 use loader_support::plans::{Many, many};
@@ -165,6 +166,7 @@ fn plan_of(name: &str, pins: &PinDir) -> Plan {
 
 #[test]
 fn a_failure_at_any_step_of_a_corpus_loader_leaves_nothing() {
+    require!(Feature::SyscallProgs);
     let _k = kernel_lock();
     let pins = PinDir::new("loader-faults");
     for name in [
@@ -204,6 +206,7 @@ fn a_failure_at_any_step_of_a_corpus_loader_leaves_nothing() {
 
 #[test]
 fn a_failure_at_any_step_of_a_loader_of_eighty_maps_and_programs_leaves_nothing() {
+    require!(Feature::SyscallProgs);
     let _k = kernel_lock();
     let pins = PinDir::new("loader-faults-many");
     let plan = many(&Many {
@@ -234,6 +237,7 @@ fn a_failure_at_any_step_of_a_loader_of_eighty_maps_and_programs_leaves_nothing(
 
 #[test]
 fn a_failure_of_any_runtime_call_leaves_nothing() {
+    require!(Feature::SyscallProgs);
     let _k = kernel_lock();
     let pins = PinDir::new("loader-runtime-faults");
     let plan = plan_of("maps_btf", &pins);

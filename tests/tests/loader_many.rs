@@ -9,7 +9,9 @@ mod loader_support;
 use oxbpf::gen_loader::{GenOptions, KernelVersion, Loader, generate};
 use oxbpf::plan::{Op, PatchKind};
 use oxbpf::{Error, LightSkeleton, TestRunOptions};
-use oxbpf_tests::{FdSnapshot, KernelObjects, PinDir, kernel_lock, settled_new_objects};
+use oxbpf_tests::{
+    FdSnapshot, Feature, KernelObjects, PinDir, kernel_lock, require, settled_new_objects,
+};
 
 use loader_support::plans::{Many, many};
 
@@ -19,6 +21,7 @@ fn map_id(obj: &oxbpf::Object, name: &str) -> u32 {
 
 #[test]
 fn eighty_maps_and_eighty_programs_load_from_a_loader_file() {
+    require!(Feature::SyscallProgs);
     let _k = kernel_lock();
     let pins = PinDir::new("loader-many");
     let pin = pins.0.join("m0");
@@ -157,6 +160,7 @@ fn a_kernel_older_than_the_loader_is_refused_first() {
 
 #[test]
 fn a_map_pinned_by_an_earlier_load_is_reused() {
+    require!(Feature::SyscallProgs);
     let _k = kernel_lock();
     let pins = PinDir::new("loader-reuse");
     let object = oxbpf_tests::object("maps_btf");
@@ -196,6 +200,7 @@ fn a_map_pinned_by_an_earlier_load_is_reused() {
 
 #[test]
 fn a_program_the_verifier_refuses_comes_back_with_its_log() {
+    require!(Feature::SyscallProgs);
     let _k = kernel_lock();
     let mut plan = many(&Many {
         maps: 3,

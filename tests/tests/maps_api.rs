@@ -2,10 +2,11 @@
 //! that a later load refuses to reuse because it differs.
 
 use oxbpf::{Error, OpenObject, TestRunOptions};
-use oxbpf_tests::{FdSnapshot, PinDir, kernel_lock, object};
+use oxbpf_tests::{FdSnapshot, Feature, PinDir, kernel_lock, object, require};
 
 #[test]
 fn per_cpu_values_one_per_possible_cpu() {
+    require!(Feature::BloomMaps);
     let _k = kernel_lock();
     let fds = FdSnapshot::take();
     let mut open = OpenObject::open(object("maps_btf")).unwrap();
@@ -42,6 +43,7 @@ fn per_cpu_values_one_per_possible_cpu() {
 
 #[test]
 fn a_pinned_map_is_reused_when_compatible_and_refused_when_not() {
+    require!(Feature::BloomMaps);
     let _k = kernel_lock();
     let pins = PinDir::new("reuse");
     let open = |max: Option<u32>| {

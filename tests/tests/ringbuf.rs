@@ -5,7 +5,7 @@ use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 use oxbpf::{Object, OpenObject, RingBuffer};
-use oxbpf_tests::{FdSnapshot, kernel_lock, object};
+use oxbpf_tests::{FdSnapshot, Feature, kernel_lock, object, require};
 
 #[derive(Debug, PartialEq, Eq)]
 struct Record {
@@ -52,6 +52,7 @@ fn expected(count: u32, first: u32, ring: u32) -> Vec<Record> {
 
 #[test]
 fn records_arrive_in_order_per_ring_without_the_discarded() {
+    require!(Feature::SyscallProgs);
     let _k = kernel_lock();
     let fds = FdSnapshot::take();
     let obj = OpenObject::open(object("ringbuf")).unwrap().load().unwrap();
@@ -74,6 +75,7 @@ fn records_arrive_in_order_per_ring_without_the_discarded() {
 
 #[test]
 fn a_break_stops_and_the_rest_comes_next_time() {
+    require!(Feature::SyscallProgs);
     let _k = kernel_lock();
     let obj = OpenObject::open(object("ringbuf")).unwrap().load().unwrap();
     let mut rb = consumer(&obj);
@@ -103,6 +105,7 @@ fn a_break_stops_and_the_rest_comes_next_time() {
 
 #[test]
 fn poll_times_out_when_empty_and_wakes_when_records_come() {
+    require!(Feature::SyscallProgs);
     let _k = kernel_lock();
     let obj = OpenObject::open(object("ringbuf")).unwrap().load().unwrap();
     let mut rb = consumer(&obj);
@@ -147,6 +150,7 @@ fn poll_times_out_when_empty_and_wakes_when_records_come() {
 
 #[test]
 fn only_ringbuf_maps_are_accepted() {
+    require!(Feature::SyscallProgs, Feature::BpfLoop);
     let _k = kernel_lock();
     let obj = OpenObject::open(object("subprogs"))
         .unwrap()

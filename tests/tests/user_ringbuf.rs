@@ -3,7 +3,7 @@
 //! and recovers once a program drains it.
 
 use oxbpf::{OpenObject, UserRingBuffer};
-use oxbpf_tests::{FdSnapshot, kernel_lock, object};
+use oxbpf_tests::{FdSnapshot, Feature, kernel_lock, object, require};
 
 fn drained(obj: &oxbpf::Object) -> (u64, u64) {
     let get = |k: u32| {
@@ -20,6 +20,7 @@ fn drained(obj: &oxbpf::Object) -> (u64, u64) {
 
 #[test]
 fn samples_reach_the_draining_program() {
+    require!(Feature::UserRingbufMaps, Feature::SyscallProgs);
     let _k = kernel_lock();
     let fds = FdSnapshot::take();
     let obj = OpenObject::open(object("user_ringbuf"))
@@ -47,6 +48,7 @@ fn samples_reach_the_draining_program() {
 
 #[test]
 fn a_full_ring_refuses_until_drained() {
+    require!(Feature::UserRingbufMaps, Feature::SyscallProgs);
     let _k = kernel_lock();
     let obj = OpenObject::open(object("user_ringbuf"))
         .unwrap()
@@ -80,6 +82,7 @@ fn a_full_ring_refuses_until_drained() {
 
 #[test]
 fn only_user_ringbuf_maps_are_accepted() {
+    require!(Feature::UserRingbufMaps, Feature::SyscallProgs);
     let _k = kernel_lock();
     let obj = OpenObject::open(object("user_ringbuf"))
         .unwrap()
