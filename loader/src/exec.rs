@@ -88,10 +88,24 @@ pub(crate) fn lift_memlock_limit() {
     }
 }
 
+/// `Some("arena maps (BPF_MAP_TYPE_ARENA)")` if the kernel has no maps of
+/// type `t` (probed).
+pub(crate) fn missing_map_type(t: oxbpf_syscalls::MapType) -> Option<String> {
+    (oxbpf_syscalls::probe_map_type(t) == oxbpf_syscalls::ProbeResult::Unsupported)
+        .then(|| type_name("maps", "BPF_MAP_TYPE_", t.to_string()))
+}
+
+/// `Some("syscall programs (BPF_PROG_TYPE_SYSCALL)")` if the kernel has no
+/// programs of type `t` (probed).
+pub(crate) fn missing_prog_type(t: oxbpf_syscalls::ProgType) -> Option<String> {
+    (oxbpf_syscalls::probe_prog_type(t) == oxbpf_syscalls::ProbeResult::Unsupported)
+        .then(|| type_name("programs", "BPF_PROG_TYPE_", t.to_string()))
+}
+
 /// The error of a failed step: when the kernel answered `EINVAL` without
 /// a log and `missing` finds (by probing) a kind of map or program the
 /// kernel lacks, the error names it instead of "Invalid argument".
-fn lacking(
+pub(crate) fn lacking(
     op: usize,
     what: &dyn Fn() -> String,
     source: oxbpf_syscalls::Error,
@@ -167,13 +181,11 @@ fn run_ops(plan: &Plan, target: &Target, pinned: &mut Vec<String>) -> Result<Exe
                     oxbpf_syscalls::btf_load(&b.data, &mut log).map_err(step)?,
                 ))
             }
-            Op::CreateMap(m) => Some(Created::Map(create_map(m, &done).map_err(|e| {
-                lacking(i, &what, e, || {
-                    oxbpf_syscalls::probe_map_type(m.map_type)
-                        .eq(&oxbpf_syscalls::ProbeResult::Unsupported)
-                        .then(|| type_name("maps", "BPF_MAP_TYPE_", m.map_type.to_string()))
-                })
-            })?)),
+            Op::CreateMap(m) => {
+                Some(Created::Map(create_map(m, &done).map_err(|e| {
+                    lacking(i, &what, e, || missing_map_type(m.map_type))
+                })?))
+            }
             Op::UpdateElem(u) => {
                 oxbpf_syscalls::map_update_elem(done.map(u.map), &u.key, &u.value, u.flags)
                     .map_err(step)?;
@@ -231,11 +243,7 @@ fn run_ops(plan: &Plan, target: &Target, pinned: &mut Vec<String>) -> Result<Exe
                         source: Box::new(e),
                     }
                 }
-                e => lacking(i, &what, e, || {
-                    oxbpf_syscalls::probe_prog_type(p.prog_type)
-                        .eq(&oxbpf_syscalls::ProbeResult::Unsupported)
-                        .then(|| type_name("programs", "BPF_PROG_TYPE_", p.prog_type.to_string()))
-                }),
+                e => lacking(i, &what, e, || missing_prog_type(p.prog_type)),
             })?)),
             Op::ReuseMap(r) => Some(Created::Map(reuse_map(i, r)?)),
             Op::FindBtfId(b) => {

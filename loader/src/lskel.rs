@@ -499,6 +499,21 @@ fn failed_step(
             };
             diagnose(loader, plan, k, target).unwrap_or(bare)
         }
+        Step::CreateMap { attr, .. } => {
+            let source = oxbpf_syscalls::Error::Syscall {
+                call: Cmd::MAP_CREATE,
+                errno,
+            };
+            // The attribute's first word is the map type.
+            let map_type = loader
+                .blob
+                .range(*attr, 4)
+                .ok()
+                .map(|b| MapType(u32::from_ne_bytes([b[0], b[1], b[2], b[3]])));
+            crate::exec::lacking(k, &|| what.clone(), source, || {
+                map_type.and_then(crate::exec::missing_map_type)
+            })
+        }
         _ => Error::Step {
             op: k,
             what,
@@ -529,7 +544,11 @@ fn diagnose(loader: &Loader, plan: Option<&Plan>, k: usize, target: &Target) -> 
     };
     fill_plan_kconfig(&mut prefix.ops, target).ok()?;
     match crate::exec::run(&prefix, target) {
-        Err(e @ (Error::Rejected { op, .. } | Error::Step { op, .. })) if op == k => Some(e),
+        Err(
+            e @ (Error::Rejected { op, .. }
+            | Error::Step { op, .. }
+            | Error::KernelLacks { op, .. }),
+        ) if op == k => Some(e),
         Err(e) => {
             log::warn!(target: "oxbpf::lskel", "replaying step %{k} live failed differently: {e}");
             None

@@ -1040,22 +1040,33 @@ fn function_infos(ext: &BtfExt<'_>, func: &Placed) -> (Vec<FuncInfo>, Vec<LineIn
     (funcs, lines)
 }
 
-/// libbpf's name for the map of a data section: at most 8 bytes of the
-/// object's name (up to its first `.`), fewer if the section name leaves
-/// less room in the kernel's 15, then the section name (`minimal_.bss`
-/// for `minimal_bpf.o`, as bpftool shows libbpf's maps).
+/// libbpf's name for the map of a data section (as libbpf 1.1 and 1.7
+/// name them, observed): a custom section with a second dot
+/// (`.rodata.str1.1`, `.data.custom`) is named by the section alone;
+/// otherwise at most 8 bytes of the object's name (up to its first `.`,
+/// each byte outside `[A-Za-z0-9_]` made `_`), fewer if the section name
+/// leaves less room in the kernel's 15, then the section name
+/// (`minimal_.bss` for `minimal_bpf.o`, `my_long_.bss` for
+/// `my-long_object.bpf.o`).
 pub(crate) fn data_map_name(object: &str, section: &str) -> String {
     /// The longest object-name prefix libbpf gives data maps.
     const PREFIX_MAX: usize = 8;
-    let stem = object.split('.').next().unwrap_or(object);
-    let room = 15usize
-        .saturating_sub(section.len())
-        .min(PREFIX_MAX)
-        .min(stem.len());
-    let mut prefix = &stem[..room];
-    while !stem.is_char_boundary(prefix.len()) {
-        prefix = &prefix[..prefix.len() - 1];
+    if section.get(1..).is_some_and(|rest| rest.contains('.')) {
+        return section.to_owned();
     }
+    let stem = object.split('.').next().unwrap_or(object);
+    let room = 15usize.saturating_sub(section.len()).min(PREFIX_MAX);
+    let prefix: String = stem
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b == b'_' {
+                char::from(b)
+            } else {
+                '_'
+            }
+        })
+        .take(room)
+        .collect();
     format!("{prefix}{section}")
 }
 
@@ -1081,7 +1092,22 @@ mod tests {
             data_map_name("externs.bpf.o", ".kconfig"),
             "externs.kconfig"
         );
-        assert_eq!(data_map_name("x.o", ".rodata.str1.1"), "x.rodata.str1.1");
+        assert_eq!(data_map_name("x.o", ".rodata.str1.1"), ".rodata.str1.1");
+        assert_eq!(
+            data_map_name("my-long_object.bpf.o", ".bss"),
+            "my_long_.bss"
+        );
+        assert_eq!(
+            data_map_name("my-long_object.bpf.o", ".rodata.foo"),
+            ".rodata.foo"
+        );
+        assert_eq!(
+            data_map_name("my-long_object.bpf.o", ".kconfig"),
+            "my_long.kconfig"
+        );
+        // Not a panic on a multi-byte character at the cut.
+        assert_eq!(data_map_name("abcdefgé.bpf.o", ".bss"), "abcdefg_.bss");
+        assert_eq!(data_map_name("éé.bpf.o", ".data"), "____.data");
         assert_eq!(
             data_map_name("x.o", ".data.a_very_long_name"),
             ".data.a_very_long_name"

@@ -25,11 +25,11 @@ fn open_fds() -> Result<BTreeSet<RawFd>> {
     use rustix::fs::{Dir, Mode, OFlags};
     let io = |errno: rustix::io::Errno| Error::Io {
         what: "listing the open fds in",
-        path: "/proc/self/fd".into(),
+        path: "/proc/thread-self/fd".into(),
         source: std::io::Error::from_raw_os_error(errno.raw_os_error()),
     };
     let fd = rustix::fs::open(
-        "/proc/self/fd",
+        "/proc/thread-self/fd",
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )
@@ -75,7 +75,7 @@ enum Kind {
 
 /// What kind of BPF object `fd` is, if it is a map, program or BTF.
 fn kind_of(fd: RawFd) -> Option<Kind> {
-    let target = std::fs::read_link(format!("/proc/self/fd/{fd}")).ok()?;
+    let target = std::fs::read_link(format!("/proc/thread-self/fd/{fd}")).ok()?;
     match target.to_str()? {
         "anon_inode:bpf-map" => Some(Kind::Map),
         "anon_inode:bpf-prog" => Some(Kind::Prog),
@@ -84,28 +84,46 @@ fn kind_of(fd: RawFd) -> Option<Kind> {
     }
 }
 
+/// The BPF object behind an fd, as far as `/proc` tells.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Identity {
+    /// Its kind and kernel id.
+    Known(Kind, u32),
+    /// A map, program or BTF object whose id could not be read (fdinfo
+    /// failed: no fd left for the read, no memory): it may be anything,
+    /// so a program reporting this number is not believed.
+    Unknown(Kind),
+}
+
 /// The kernel object behind `fd`: its kind and id (from
-/// `/proc/self/fdinfo`, which needs no borrow of an fd this code does not
-/// own), or `None` for anything but a map, program or BTF object.
-fn object_of(fd: RawFd) -> Option<(Kind, u32)> {
+/// `/proc/thread-self/fdinfo`, which needs no borrow of an fd this code
+/// does not own), or `None` for anything but a map, program or BTF
+/// object.
+fn object_of(fd: RawFd) -> Option<Identity> {
     let kind = kind_of(fd)?;
     let key = match kind {
         Kind::Map => "map_id:",
         Kind::Prog => "prog_id:",
         Kind::Btf => "btf_id:",
     };
-    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).ok()?;
-    let id = info
-        .lines()
-        .find_map(|line| line.strip_prefix(key))?
-        .trim()
-        .parse()
-        .ok()?;
-    Some((kind, id))
+    let id = std::fs::read_to_string(format!("/proc/thread-self/fdinfo/{fd}"))
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|line| line.strip_prefix(key))?
+                .trim()
+                .parse()
+                .ok()
+        });
+    Some(match id {
+        Some(id) => Identity::Known(kind, id),
+        None => Identity::Unknown(kind),
+    })
 }
 
-/// The BPF objects behind this process's open fds.
-fn open_objects() -> Result<BTreeMap<RawFd, (Kind, u32)>> {
+/// The BPF objects behind this thread's open fds (the process's fd table,
+/// unless the thread has its own).
+fn open_objects() -> Result<BTreeMap<RawFd, Identity>> {
     Ok(open_fds()?
         .into_iter()
         .filter_map(|fd| Some((fd, object_of(fd)?)))
@@ -117,7 +135,7 @@ fn open_objects() -> Result<BTreeMap<RawFd, (Kind, u32)>> {
 /// number held before the run.
 fn adoptable(
     fd: RawFd,
-    before: &BTreeMap<RawFd, (Kind, u32)>,
+    before: &BTreeMap<RawFd, Identity>,
     after: &BTreeSet<RawFd>,
     numbers: &mut BTreeSet<RawFd>,
 ) -> std::result::Result<Kind, &'static str> {
@@ -127,11 +145,14 @@ fn adoptable(
     if !numbers.insert(fd) {
         return Err("is named twice");
     }
-    let object = object_of(fd).ok_or("is no map, program or BTF object")?;
-    if before.get(&fd) == Some(&object) {
-        return Err("was open before the program ran");
+    if let Some(Identity::Unknown(_)) = before.get(&fd) {
+        return Err("was open before the program ran (a BPF object whose id could not be read)");
     }
-    Ok(object.0)
+    match object_of(fd).ok_or("is no map, program or BTF object")? {
+        Identity::Unknown(_) => Err("is a BPF object whose id cannot be read"),
+        now if before.get(&fd) == Some(&now) => Err("was open before the program ran"),
+        Identity::Known(kind, _) => Ok(kind),
+    }
 }
 
 /// Runs the syscall program `prog` once on `ctx` (as
@@ -267,7 +288,10 @@ mod tests {
         // A map closed and its number reused for a new map: the kernel
         // ids tell them apart.
         let before = open_objects().unwrap();
-        assert_eq!(before.get(&number).map(|o| o.0), Some(Kind::Map));
+        assert!(matches!(
+            before.get(&number),
+            Some(Identity::Known(Kind::Map, _))
+        ));
         rustix::io::dup2(map(), &mut slot).unwrap();
         assert_eq!(
             adoptable(number, &before, &after, &mut BTreeSet::new()),
@@ -281,7 +305,20 @@ mod tests {
         );
         // A program is recognised as one.
         let prog = reporter();
-        assert_eq!(object_of(prog.as_raw_fd()).map(|o| o.0), Some(Kind::Prog));
+        assert!(matches!(
+            object_of(prog.as_raw_fd()),
+            Some(Identity::Known(Kind::Prog, _))
+        ));
+        // A number whose object could not be identified before the run is
+        // never adopted.
+        let mut before = open_objects().unwrap();
+        before.insert(number, Identity::Unknown(Kind::Map));
+        rustix::io::dup2(map(), &mut slot).unwrap();
+        assert!(
+            adoptable(number, &before, &after, &mut BTreeSet::new())
+                .unwrap_err()
+                .contains("could not be read")
+        );
     }
 
     /// `*(u32 *)(r1 + 0) = <value>; r0 = 0; exit`: reports a number

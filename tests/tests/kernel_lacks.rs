@@ -49,3 +49,45 @@ fn an_arena_object_loads_or_names_arena_maps() {
         ProbeResult::Inconclusive(e) => panic!("arena probe inconclusive: {e}"),
     }
 }
+
+/// The same through a light skeleton: the loader program only reports
+/// the step and errno; the runtime probes as the live executor does.
+#[test]
+fn a_light_skeleton_names_what_the_kernel_lacks() {
+    use oxbpf::LightSkeleton;
+    use oxbpf::gen_loader::{GenOptions, generate};
+    use oxbpf::plan::Op;
+    let _k = kernel_lock();
+    let fds = FdSnapshot::take();
+
+    // A program type: the runtime replays the failed load live.
+    let mut open = OpenObject::open(object("xdp_count")).unwrap();
+    open.program_mut("xdp_count")
+        .unwrap()
+        .set_prog_type(ProgType(200));
+    let plan = open.loader_plan().unwrap();
+    let loader = generate(&plan, &GenOptions::default()).unwrap();
+    let err = LightSkeleton::new(loader).load().unwrap_err();
+    let Error::KernelLacks { feature, .. } = &err else {
+        panic!("expected KernelLacks, got {err:?}")
+    };
+    assert_eq!(feature, "programs of type 200");
+
+    // A map type: the runtime reads it from the loader's blob.
+    let mut plan = OpenObject::open(object("xdp_count"))
+        .unwrap()
+        .loader_plan()
+        .unwrap();
+    for op in &mut plan.ops {
+        if let Op::CreateMap(m) = op {
+            m.map_type = MapType(200);
+        }
+    }
+    let loader = generate(&plan, &GenOptions::default()).unwrap();
+    let err = LightSkeleton::new(loader).load().unwrap_err();
+    let Error::KernelLacks { feature, .. } = &err else {
+        panic!("expected KernelLacks, got {err:?}")
+    };
+    assert_eq!(feature, "maps of type 200");
+    fds.assert_no_leak("refused light skeletons");
+}
