@@ -24,6 +24,34 @@
 //! skel.data().set_enabled(0)?;            // programs see it at once
 //! # Ok::<(), oxbpf::Error>(())
 //! ```
+//!
+//! Before load, both size maps (`open.maps_mut().per_tid().set_max_entries(128)`)
+//! and set initial data; a regular skeleton configures more, since it
+//! plans the load when it runs:
+//!
+//! ```no_run
+//! use oxbpf_example_skeleton::counter::CounterSkel;
+//!
+//! let mut open = CounterSkel::open()?;
+//! open.maps_mut().per_tid().set_max_entries(128);
+//! open.progs_mut().count_getpid().set_autoload(true);
+//! # Ok::<(), oxbpf::Error>(())
+//! ```
+//!
+//! A light skeleton's loader was planned at build time: it has no
+//! `progs_mut()`, and its maps only take a size.
+//!
+//! ```compile_fail,E0599
+//! let mut open = oxbpf_example_skeleton::counter_light::CounterSkel::open()?;
+//! open.progs_mut(); // no such method
+//! # Ok::<(), oxbpf::Error>(())
+//! ```
+//!
+//! ```compile_fail,E0599
+//! let mut open = oxbpf_example_skeleton::counter_light::CounterSkel::open()?;
+//! open.maps_mut().per_tid().set_value_size(8); // no such method
+//! # Ok::<(), oxbpf::Error>(())
+//! ```
 #![forbid(unsafe_code)]
 
 /// The regular skeleton of `counter.bpf.o`.

@@ -102,10 +102,9 @@ fn the_regular_skeleton_counts_this_threads_getpid_calls() {
     counts_this_threads_getpid_calls!(
         counter::CounterSkel,
         |open: &mut counter::OpenCounterSkel| {
-            open.object_mut()
-                .map_mut("per_tid")
-                .expect("per_tid")
-                .set_max_entries(128);
+            // Typed, and what the object can change: OpenMapMut.
+            open.maps_mut().per_tid().set_max_entries(128);
+            open.progs_mut().count_getpid().set_autoload(true);
         }
     );
 }
@@ -115,11 +114,54 @@ fn the_light_skeleton_counts_this_threads_getpid_calls() {
     counts_this_threads_getpid_calls!(
         counter_light::CounterSkel,
         |open: &mut counter_light::OpenCounterSkel| {
-            open.light_mut()
-                .set_max_entries("per_tid", 128)
-                .expect("per_tid");
+            // Typed, and only what the loader can honour: the size (no
+            // progs_mut(); see the module docs).
+            let mut per_tid = open.maps_mut().per_tid();
+            assert_eq!((per_tid.name(), per_tid.max_entries()), ("per_tid", 64));
+            per_tid.set_max_entries(128);
+            assert_eq!(per_tid.max_entries(), 128);
         }
     );
+}
+
+#[test]
+fn the_light_skeleton_sizes_maps_by_name_too() {
+    let mut open = counter_light::CounterSkel::open().expect("open");
+    open.light_mut()
+        .set_max_entries("per_tid", 32)
+        .expect("per_tid");
+    assert!(matches!(
+        open.light_mut().set_max_entries("nonexistent", 1),
+        Err(oxbpf::Error::NotFound { .. })
+    ));
+    assert!(
+        open.light_mut().set_max_entries("counter.bss", 2).is_err(),
+        "a data section's map has the section's size"
+    );
+    let skel = open.load().expect("load");
+    assert_eq!(skel.maps().per_tid().max_entries(), 32);
+}
+
+macro_rules! data_set_before_load_switches_counting_off {
+    ($skel:ty) => {{
+        let mut open = <$skel>::open().expect("open");
+        open.rodata_mut().target_tid = gettid();
+        open.data_mut().enabled = 0;
+        let mut skel = open.load().expect("load");
+        assert_eq!(skel.data().enabled(), 0);
+        skel.attach().expect("attach");
+        getpid_calls(3);
+        assert_eq!(skel.bss().calls(), 0, "disabled before load");
+        skel.data().set_enabled(1).expect("enable");
+        getpid_calls(2);
+        assert_eq!(skel.bss().calls(), 2);
+    }};
+}
+
+#[test]
+fn data_set_before_load_switches_counting_off() {
+    data_set_before_load_switches_counting_off!(counter::CounterSkel);
+    data_set_before_load_switches_counting_off!(counter_light::CounterSkel);
 }
 
 #[test]

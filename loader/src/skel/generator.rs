@@ -140,6 +140,8 @@ pub fn generate(object: &str, bytes: &[u8], opts: &SkelOptions) -> Result<Skelet
         &format!("{base}Maps"),
         &format!("{base}Progs"),
         &format!("{base}Links"),
+        &format!("Open{base}Maps"),
+        &format!("Open{base}Progs"),
     ]);
 
     // Names of the types module: section structs first, so that they keep
@@ -197,6 +199,8 @@ pub fn generate(object: &str, bytes: &[u8], opts: &SkelOptions) -> Result<Skelet
         "loader",
         "light",
         "light_mut",
+        "maps_mut",
+        "progs_mut",
     ]);
     let mut data = Vec::new();
     for (i, section) in elf.data.iter().enumerate() {
@@ -466,6 +470,27 @@ pub fn generate(object: &str, bytes: &[u8], opts: &SkelOptions) -> Result<Skelet
              \x20   /// The open object, to configure maps and programs by name.\n    pub fn object_mut(&mut self) -> &mut ::oxbpf::OpenObject {\n        self.open.object_mut()\n    }\n\n",
         );
     }
+    if opts.light {
+        w.push_str(
+            "    /// The maps the loader creates, to size before load (all a light skeleton's loader lets change of them).\n\
+             \x20   pub fn maps_mut(&mut self) -> Open",
+        );
+    } else {
+        w.push_str(
+            "    /// The maps the object defines, to configure before load.\n\
+             \x20   pub fn maps_mut(&mut self) -> Open",
+        );
+    }
+    let _ = writeln!(
+        w,
+        "{base}Maps<'_> {{\n        Open{base}Maps {{ open: &mut self.open }}\n    }}\n"
+    );
+    if !opts.light {
+        let _ = writeln!(
+            w,
+            "    /// The programs, to configure before load.\n    pub fn progs_mut(&mut self) -> Open{base}Progs<'_> {{\n        Open{base}Progs {{ open: &mut self.open }}\n    }}\n"
+        );
+    }
     for d in &settable_data {
         let acc = escape(&d.accessor);
         let _ = writeln!(
@@ -507,6 +532,18 @@ pub fn generate(object: &str, bytes: &[u8], opts: &SkelOptions) -> Result<Skelet
     let _ = write!(
         w,
         "        ];\n        ::core::result::Result::Ok({skel} {{ skel: self.open.load(images)? }})\n    }}\n}}\n\n"
+    );
+
+    // Configuring maps (and, for a regular skeleton, programs) by
+    // accessor: what a light skeleton cannot change has no method.
+    write_open_config(
+        w,
+        &open_skel,
+        &base,
+        opts.light,
+        &maps,
+        &programs,
+        light.as_ref(),
     );
 
     // The skeleton.
@@ -647,6 +684,82 @@ pub fn generate(object: &str, bytes: &[u8], opts: &SkelOptions) -> Result<Skelet
         embedded,
         struct_name: skel,
     })
+}
+
+/// The open skeleton's `maps_mut()` and (regular skeletons) `progs_mut()`
+/// structs: an accessor per map the object defines (for a light skeleton,
+/// per map its loader creates) and per program.
+fn write_open_config(
+    w: &mut String,
+    open_skel: &str,
+    base: &str,
+    light: bool,
+    maps: &[MapOut],
+    programs: &[(String, String, String)],
+    loader: Option<&light::LightLoader>,
+) {
+    let allow = "#[allow(non_snake_case, dead_code, clippy::all, clippy::pedantic)]";
+    let (open_ty, map_ty, what) = if light {
+        (
+            "::oxbpf::skel::OpenLightSkel",
+            "::oxbpf::skel::OpenLightMap",
+            "Its size (`set_max_entries`): the rest was planned when the loader was generated.",
+        )
+    } else {
+        (
+            "::oxbpf::skel::OpenSkel",
+            "::oxbpf::OpenMapMut",
+            "Its size (`set_max_entries`), value size...",
+        )
+    };
+    let created = |name: &str| {
+        loader.is_none_or(|l| {
+            l.loader
+                .steps
+                .iter()
+                .any(|s| matches!(s, Step::CreateMap { name: n, handle: true, .. } if n == name))
+        })
+    };
+    let _ = writeln!(
+        w,
+        "/// The maps of [`{open_skel}`], to configure before load.\n#[derive(Debug)]\n#[allow(dead_code)]\n\
+         pub struct Open{base}Maps<'a> {{\n    open: &'a mut {open_ty},\n}}\n\n{allow}\nimpl<'a> Open{base}Maps<'a> {{"
+    );
+    for (k, m) in maps.iter().enumerate() {
+        if !m.defined || !created(&m.name) {
+            continue;
+        }
+        let _ = writeln!(
+            w,
+            "    /// Map `{name}`. {what}\n    pub fn {acc}(self) -> {map_ty}<'a> {{\n        \
+             match self.open.map_mut({k}) {{\n            \
+             ::core::result::Result::Ok(m) => m,\n            \
+             ::core::result::Result::Err(_) => ::core::unreachable!(\"checked when opened\"),\n        }}\n    }}\n",
+            name = m.name,
+            acc = escape(&m.accessor)
+        );
+    }
+    w.push_str("}\n\n");
+    if light {
+        return;
+    }
+    let _ = writeln!(
+        w,
+        "/// The programs of [`{open_skel}`], to configure before load.\n#[derive(Debug)]\n#[allow(dead_code)]\n\
+         pub struct Open{base}Progs<'a> {{\n    open: &'a mut {open_ty},\n}}\n\n{allow}\nimpl<'a> Open{base}Progs<'a> {{"
+    );
+    for (k, (name, section, acc)) in programs.iter().enumerate() {
+        let _ = writeln!(
+            w,
+            "    /// Program `{name}` (section `{section}`): autoload, type, attach target, log level...\n\
+             \x20   pub fn {acc}(self) -> ::oxbpf::OpenProgramMut<'a> {{\n        \
+             match self.open.program_mut({k}) {{\n            \
+             ::core::result::Result::Ok(p) => p,\n            \
+             ::core::result::Result::Err(_) => ::core::unreachable!(\"checked when opened\"),\n        }}\n    }}\n",
+            acc = escape(acc)
+        );
+    }
+    w.push_str("}\n\n");
 }
 
 /// The view struct of a data section: whole-section and per-variable

@@ -32,8 +32,27 @@
 //! ([`crate::gen_loader`]) and loads it with the
 //! [`LightSkeleton`](crate::LightSkeleton) runtime: no ELF or BTF is parsed
 //! when it runs. Both end in the same [`Object`](crate::Object) and offer
-//! the same accessors; a light skeleton's open step configures the loader
-//! (initial data, [`OpenLightSkel::set_max_entries`]) instead of an object.
+//! the same accessors after load. Before load they differ, as below.
+//!
+//! # Configuring before load
+//!
+//! A regular skeleton plans its load when `load()` runs, so its open
+//! skeleton changes anything [`OpenObject`](crate::OpenObject) can. A light
+//! skeleton's loader was planned when it was generated: before it runs,
+//! only bytes of its blob can change, which are the data sections' initial
+//! values and the maps' sizes. Whatever else it cannot honour has no method,
+//! so asking for it fails to compile rather than being silently ignored.
+//!
+//! | before load | regular (`OpenCounterSkel`) | light (`OpenCounterSkel`) |
+//! |---|---|---|
+//! | `.rodata`, `.data`, `.bss` initial values | `rodata_mut()`, `data_mut()`, `bss_mut()` | the same |
+//! | map size | `maps_mut().per_tid().set_max_entries(n)` ([`OpenMapMut`](crate::OpenMapMut)) | the same ([`OpenLightMap`]; not for a pinned map the runtime reuses) |
+//! | map value size | `maps_mut().per_tid().set_value_size(n)` | — |
+//! | program autoload, type, expected attach type | `progs_mut().handle().set_autoload(false)`... ([`OpenProgramMut`](crate::OpenProgramMut)) | — (no `progs_mut()`) |
+//! | the rest (pin root, CO-RE BTF, globals by name...) | `object_mut()` ([`OpenObject`](crate::OpenObject)) | — (no `object_mut()`) |
+//!
+//! To change what a light skeleton fixes, change the object (e.g. a `?`
+//! section for a program loaded on demand) and regenerate.
 //!
 //! # Global data
 //!
@@ -115,8 +134,8 @@ mod types;
 pub use builder::Builder;
 pub use generator::{Embed, SkelOptions, Skeleton, generate};
 pub use runtime::{
-    Bitfield, DataSpec, DataView, Field, Initial, MapSpec, OpenLightSkel, OpenSkel, ProgSpec, Skel,
-    SkelSpec, StructOpsSpec, TypedMap,
+    Bitfield, DataSpec, DataView, Field, Initial, MapSpec, OpenLightMap, OpenLightSkel, OpenSkel,
+    ProgSpec, Skel, SkelSpec, StructOpsSpec, TypedMap,
 };
 
 /// The zerocopy crate generated types derive from (re-exported so that a

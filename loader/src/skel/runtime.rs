@@ -13,7 +13,7 @@ use std::ops::Deref;
 
 use oxbpf_gen_loader::{Loader, Step};
 use oxbpf_syscalls::{MapCreateAttr, MapMemory};
-use zerocopy::{FromBytes, Immutable, IntoBytes};
+use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes};
 
 use crate::error::{Error, Result};
 use crate::link::Link;
@@ -236,15 +236,53 @@ fn mismatch(spec: &SkelSpec, kind: &str, name: &str) -> Error {
 /// A light skeleton's generated loader, open for configuration: initial
 /// global data and map sizes are patched into its blob before it runs.
 /// Nothing parses ELF or BTF.
+///
+/// That is all a light skeleton can change: the loader was planned when it
+/// was generated, so what the plan decided (program types, attach targets
+/// and autoload, map types, flags, key and value sizes, pinning, inner
+/// maps, reused fds) is fixed; regenerate with a changed object to change
+/// it. Generated open light skeletons therefore offer `maps_mut()` with
+/// [`OpenLightMap::set_max_entries`] only, and no `progs_mut()`.
 #[derive(Debug)]
 pub struct OpenLightSkel {
     spec: &'static SkelSpec,
     loader: Loader,
 }
 
+/// Finds the blob offset of the `BPF_MAP_CREATE` attributes of map `name`
+/// (one the runtime hands out), checked to be inside the blob.
+fn map_create_attr(loader: &Loader, name: &str) -> Result<usize> {
+    let attr = loader
+        .steps
+        .iter()
+        .find_map(|s| match s {
+            Step::CreateMap {
+                name: n,
+                attr,
+                handle: true,
+                ..
+            } if n == name => Some(attr.index()),
+            _ => None,
+        })
+        .ok_or_else(|| Error::NotFound {
+            kind: "map",
+            name: name.to_owned(),
+        })?;
+    if attr
+        .checked_add(size_of::<MapCreateAttr>())
+        .is_none_or(|end| end > loader.blob.bytes().len())
+    {
+        return Err(Error::LoaderProtocol {
+            what: format!("map_create {name:?}: attributes outside the blob"),
+        });
+    }
+    Ok(attr)
+}
+
 impl OpenLightSkel {
     /// Reads the embedded loader and checks that the initial values
-    /// `spec` locates are inside its blob.
+    /// `spec` locates are inside its blob and that it creates (or reuses,
+    /// pinned) every map the object defines.
     pub fn open(spec: &'static SkelSpec, loader: &[u8]) -> Result<OpenLightSkel> {
         let loader = Loader::from_bytes(loader)?;
         let blob_len = loader.blob.bytes().len();
@@ -253,6 +291,16 @@ impl OpenLightSkel {
                 if at.checked_add(d.size).is_none_or(|end| end > blob_len) {
                     return Err(mismatch(spec, "data section", d.section));
                 }
+            }
+        }
+        for m in spec.maps.iter().filter(|m| m.defined) {
+            // Made by the loader, or a pinned map the runtime reuses.
+            let reused = loader
+                .steps
+                .iter()
+                .any(|s| matches!(s, Step::ReuseMap { expect, .. } if expect.name == m.name));
+            if !reused {
+                map_create_attr(&loader, m.name).map_err(|_| mismatch(spec, "map", m.name))?;
             }
         }
         Ok(OpenLightSkel { spec, loader })
@@ -265,45 +313,57 @@ impl OpenLightSkel {
 
     /// Sets the maximum number of entries of the map named `name` (a map
     /// the object defines), in the loader's `BPF_MAP_CREATE` attributes.
+    /// Generated skeletons offer it typed: `maps_mut().name()`.
     pub fn set_max_entries(&mut self, name: &str, max_entries: u32) -> Result<&mut Self> {
-        let attr = self
-            .loader
-            .steps
-            .iter()
-            .find_map(|s| match s {
-                Step::CreateMap {
-                    name: n,
-                    attr,
-                    handle: true,
-                    ..
-                } if n == name => Some(*attr),
-                _ => None,
-            })
-            .ok_or_else(|| Error::NotFound {
-                kind: "map",
-                name: name.to_owned(),
-            })?;
         if self.spec.data.iter().any(|d| d.map == name) {
             return Err(Error::InvalidArgument(format!(
                 "map {name} holds a data section: its size is the section's"
             )));
         }
-        let at = attr.index();
-        let bytes = self
+        let attr = map_create_attr(&self.loader, name)?;
+        self.write_max_entries(attr, max_entries);
+        Ok(self)
+    }
+
+    /// The `BPF_MAP_CREATE` attributes at blob offset `at` (checked by
+    /// [`map_create_attr`]).
+    fn create_attr(&self, at: usize) -> MapCreateAttr {
+        self.loader
+            .blob
+            .bytes()
+            .get(at..at + size_of::<MapCreateAttr>())
+            .and_then(|b| MapCreateAttr::read_from_bytes(b).ok())
+            .unwrap_or_else(MapCreateAttr::new_zeroed)
+    }
+
+    fn write_max_entries(&mut self, at: usize, max_entries: u32) {
+        let mut create = self.create_attr(at);
+        create.max_entries = max_entries;
+        if let Some(bytes) = self
             .loader
             .blob
             .bytes_mut()
             .get_mut(at..at + size_of::<MapCreateAttr>())
-            .ok_or_else(|| Error::LoaderProtocol {
-                what: format!("map_create {name:?}: attributes outside the blob"),
-            })?;
-        let mut create =
-            MapCreateAttr::read_from_bytes(bytes).map_err(|_| Error::LoaderProtocol {
-                what: format!("map_create {name:?}: attributes"),
-            })?;
-        create.max_entries = max_entries;
-        bytes.copy_from_slice(create.as_bytes());
-        Ok(self)
+        {
+            bytes.copy_from_slice(create.as_bytes());
+        }
+    }
+
+    /// Map `i` of the spec, one the object defines and the loader creates
+    /// (not a pinned map it reuses), to configure.
+    pub fn map_mut(&mut self, i: usize) -> Result<OpenLightMap<'_>> {
+        let m = self.spec.maps.get(i).filter(|m| m.defined).ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "skeleton of {}: no map #{i} defined by the object",
+                self.spec.object
+            ))
+        })?;
+        let attr = map_create_attr(&self.loader, m.name)?;
+        Ok(OpenLightMap {
+            name: m.name,
+            attr,
+            skel: self,
+        })
     }
 
     /// The initial value of data section `i`, as its generated type.
@@ -342,6 +402,36 @@ impl OpenLightSkel {
         }
         let object = LightSkeleton::new(self.loader).load()?;
         Skel::new(self.spec, with_sections(object, self.spec)?)
+    }
+}
+
+/// A map of an open light skeleton: what its generated loader lets change
+/// before it runs, which is the map's size. (A regular skeleton's
+/// [`OpenMapMut`] changes more: the loader of a light skeleton was planned
+/// when it was generated.)
+#[derive(Debug)]
+pub struct OpenLightMap<'a> {
+    skel: &'a mut OpenLightSkel,
+    name: &'static str,
+    attr: usize,
+}
+
+impl OpenLightMap<'_> {
+    /// The object's name for the map.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The maximum number of entries the loader will create it with.
+    pub fn max_entries(&self) -> u32 {
+        self.skel.create_attr(self.attr).max_entries
+    }
+
+    /// Sets the maximum number of entries the loader creates it with (the
+    /// kernel checks it when the loader runs, as it checks the object's).
+    pub fn set_max_entries(&mut self, max_entries: u32) -> &mut Self {
+        self.skel.write_max_entries(self.attr, max_entries);
+        self
     }
 }
 
