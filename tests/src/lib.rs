@@ -323,6 +323,8 @@ pub enum Feature {
     PerfEventLinks,
     /// fentry/fexit links made by `BPF_LINK_CREATE` with a cookie.
     TracingCookies,
+    /// uprobe session links (`BPF_TRACE_UPROBE_SESSION`, Linux 6.13).
+    UprobeSession,
 }
 
 /// How a [`Feature`] is probed.
@@ -345,7 +347,7 @@ enum How {
 
 impl Feature {
     /// Every feature.
-    pub const ALL: [Feature; 23] = [
+    pub const ALL: [Feature; 24] = [
         Feature::Kprobe,
         Feature::Kretprobe,
         Feature::KprobeMulti,
@@ -369,6 +371,7 @@ impl Feature {
         Feature::StructOpsLinks,
         Feature::PerfEventLinks,
         Feature::TracingCookies,
+        Feature::UprobeSession,
     ];
 
     /// The library program probe that decides it, for the program kinds
@@ -408,7 +411,8 @@ impl Feature {
             | Feature::CgroupLinkOrder
             | Feature::StructOpsLinks
             | Feature::PerfEventLinks
-            | Feature::TracingCookies => How::Link,
+            | Feature::TracingCookies
+            | Feature::UprobeSession => How::Link,
         }
     }
 
@@ -434,6 +438,7 @@ impl Feature {
                 Feature::StructOpsLinks => "struct_ops_links",
                 Feature::PerfEventLinks => "perf_event_links",
                 Feature::TracingCookies => "tracing_cookies",
+                Feature::UprobeSession => "uprobe_session",
                 _ => unreachable!("every other feature is a program kind or a helper"),
             },
         }
@@ -564,9 +569,15 @@ fn probe_link(feature: Feature) -> Probed {
             });
             judge(what, r, None)
         }
-        Feature::UprobeMulti => {
-            let what = "a trace_uprobe_multi link";
-            let attach = AttachType::TRACE_UPROBE_MULTI;
+        Feature::UprobeMulti | Feature::UprobeSession => {
+            let (what, attach) = if feature == Feature::UprobeMulti {
+                ("a trace_uprobe_multi link", AttachType::TRACE_UPROBE_MULTI)
+            } else {
+                (
+                    "a trace_uprobe_session link",
+                    AttachType::TRACE_UPROBE_SESSION,
+                )
+            };
             let r = load(ProgType::KPROBE, attach, 0).and_then(|p| {
                 let tail = LinkTail::UprobeMulti {
                     path: c"/oxbpf-probe-no-such-file",

@@ -95,7 +95,22 @@ fn kprobe_multi_resolves_patterns() {
         getpgid(None).unwrap();
         drop(link);
         let calls = value_of(obj.map("multi_calls").unwrap(), me).expect("counted");
-        assert_eq!(u64_at(&calls, 0), 3);
+        // Which functions ran (bpf_get_func_ip), to tell a missed
+        // function from a missed call.
+        let names = ["__x64_sys_getppid", "__x64_sys_getpgid"];
+        let addrs = oxbpf::sys::Kallsyms::lookup(&names).unwrap();
+        let ips = obj.map("multi_ips").unwrap();
+        let hits: Vec<String> = names
+            .iter()
+            .zip(&addrs)
+            .map(|(n, a)| {
+                let count = a
+                    .and_then(|a| ips.lookup(&a.to_ne_bytes(), 0).unwrap())
+                    .map(|v| u64_at(&v, 0));
+                format!("{n} at {a:x?}: {count:?}")
+            })
+            .collect();
+        assert_eq!(u64_at(&calls, 0), 3, "{hits:?}");
     }
     fds.assert_no_leak("kprobe_multi patterns");
 }
