@@ -4,7 +4,8 @@
 //! The entry program comes first; each function it reaches — through
 //! `call` instructions (bpf-to-bpf calls) or `ld_imm64` of a function's
 //! address (callbacks for `bpf_loop`, `bpf_for_each_map_elem`...) — is
-//! appended once, in the order it is first reached. A function shared by
+//! appended once, depth first in instruction order, as libbpf appends
+//! them. A function shared by
 //! several programs is appended to each of them. Relocations that are not
 //! calls (maps, data, externs) are carried over with their instruction
 //! indices moved to where their function now sits.
@@ -50,47 +51,36 @@ pub struct Placed {
 /// `extra` names functions to include although no instruction reaches
 /// them, such as an exception callback (found by the kernel through a
 /// `exception_callback:` decl tag, not by a call).
+///
+/// The order is libbpf's (checked by the oracle's `call_order` object):
+/// depth first — a function's body is appended, then its calls are taken
+/// in instruction order, and a callee not yet placed is appended and
+/// followed through before the caller's next call; the extra functions
+/// come after everything the entry reaches.
 pub fn link_program(
     entry: &Function,
     extra: &[FuncRef],
     functions: &[&Function],
 ) -> Result<Linked, Error> {
-    let by_place: HashMap<FuncRef, &Function> = functions
-        .iter()
-        .map(|f| {
-            (
-                FuncRef {
-                    section_index: f.section_index,
-                    offset: f.offset,
-                },
-                *f,
-            )
-        })
-        .collect();
+    let by_place: HashMap<FuncRef, &Function> =
+        functions.iter().map(|f| (origin_of(f), *f)).collect();
     let mut linked = Linked {
         insns: Vec::new(),
         relocations: Vec::new(),
         functions: Vec::new(),
     };
     let mut start_of: HashMap<FuncRef, usize> = HashMap::new();
-    let mut queue: Vec<&Function> = vec![entry];
-    let mut next = 0;
-    let entry_ref = FuncRef {
-        section_index: entry.section_index,
-        offset: entry.offset,
-    };
-    start_of.insert(entry_ref, 0);
-    // Length of every function queued so far, placed or not.
-    let mut planned_end = entry.insns.len();
-    // The extra functions come after everything the entry reaches (as
-    // libbpf places an exception callback), each followed by what it
-    // reaches in turn.
-    let mut extras = extra.iter();
     // Fixups to make once every function's start is known:
     // (insn index in `linked.insns`, target, is call).
     let mut fixups: Vec<(usize, FuncRef, bool)> = Vec::new();
+    // The functions being followed, innermost last (an explicit stack: a
+    // long call chain in a crafted object must not exhaust ours).
+    let mut stack: Vec<Frame<'_>> = Vec::new();
+    start_of.insert(origin_of(entry), 0);
+    stack.push(Frame::place(entry, &mut linked));
+    let mut extras = extra.iter();
     loop {
-        if next == queue.len() {
+        let Some(top) = stack.last_mut() else {
             let Some(&root) = extras.next() else { break };
             let callee = *by_place.get(&root).ok_or(Error::NoTarget {
                 function: entry.name.clone(),
@@ -100,22 +90,77 @@ pub fn link_program(
                 offset: root.offset,
             })?;
             if let std::collections::hash_map::Entry::Vacant(slot) = start_of.entry(root) {
-                slot.insert(planned_end);
-                planned_end += callee.insns.len();
-                queue.push(callee);
+                slot.insert(linked.insns.len());
+                stack.push(Frame::place(callee, &mut linked));
             }
             continue;
-        }
-        let func = queue[next];
-        next += 1;
-        let origin = FuncRef {
-            section_index: func.section_index,
-            offset: func.offset,
         };
+        let Some(&(i, target, is_call)) = top.targets.get(top.next) else {
+            stack.pop();
+            continue;
+        };
+        top.next += 1;
+        let (caller, base) = (top.func, top.base);
+        let Some(&callee) = by_place.get(&target) else {
+            return Err(Error::NoTarget {
+                function: caller.name.clone(),
+                insn: i,
+                what: if is_call { "call" } else { "function address" },
+                section: target.section_index,
+                offset: target.offset,
+            });
+        };
+        fixups.push((base + i, target, is_call));
+        if let std::collections::hash_map::Entry::Vacant(slot) = start_of.entry(target) {
+            slot.insert(linked.insns.len());
+            stack.push(Frame::place(callee, &mut linked));
+        }
+    }
+    if linked.insns.len() > i32::MAX as usize {
+        return Err(Error::TooLarge {
+            insns: linked.insns.len(),
+        });
+    }
+    for (at, target, is_call) in fixups {
+        let rel = start_of[&target] as i64 - (at as i64 + 1);
+        let insn = &mut linked.insns[at];
+        insn.imm = rel as i32;
+        if !is_call {
+            insn.set_src(pseudo::FUNC);
+            linked.insns[at + 1].imm = 0;
+        }
+    }
+    Ok(linked)
+}
+
+fn origin_of(f: &Function) -> FuncRef {
+    FuncRef {
+        section_index: f.section_index,
+        offset: f.offset,
+    }
+}
+
+/// A function placed in the linked program whose calls are being
+/// followed.
+struct Frame<'f> {
+    func: &'f Function,
+    /// Where its body starts in the linked program.
+    base: usize,
+    /// Its calls and function addresses, in instruction order:
+    /// (instruction index in the function, target, is call).
+    targets: Vec<(usize, FuncRef, bool)>,
+    /// The next of `targets` to follow.
+    next: usize,
+}
+
+impl<'f> Frame<'f> {
+    /// Appends `func`'s body to `linked` (its non-call relocations moved
+    /// with it) and lists the functions it refers to.
+    fn place(func: &'f Function, linked: &mut Linked) -> Frame<'f> {
         let base = linked.insns.len();
         linked.functions.push(Placed {
             name: func.name.clone(),
-            origin,
+            origin: origin_of(func),
             section: func.section.clone(),
             start: InsnIdx(base),
             len: func.insns.len(),
@@ -149,41 +194,14 @@ pub fn link_program(
                 ));
             }
         }
-        for (i, target, is_call) in targets {
-            let Some(&callee) = by_place.get(&target) else {
-                return Err(Error::NoTarget {
-                    function: func.name.clone(),
-                    insn: i,
-                    what: if is_call { "call" } else { "function address" },
-                    section: target.section_index,
-                    offset: target.offset,
-                });
-            };
-            if let std::collections::hash_map::Entry::Vacant(slot) = start_of.entry(target) {
-                // Functions are appended in queue order, so this one starts
-                // where everything queued before it ends.
-                slot.insert(planned_end);
-                planned_end += callee.insns.len();
-                queue.push(callee);
-            }
-            fixups.push((base + i, target, is_call));
+        targets.sort_by_key(|&(i, _, _)| i);
+        Frame {
+            func,
+            base,
+            targets,
+            next: 0,
         }
     }
-    if linked.insns.len() > i32::MAX as usize {
-        return Err(Error::TooLarge {
-            insns: linked.insns.len(),
-        });
-    }
-    for (at, target, is_call) in fixups {
-        let rel = start_of[&target] as i64 - (at as i64 + 1);
-        let insn = &mut linked.insns[at];
-        insn.imm = rel as i32;
-        if !is_call {
-            insn.set_src(pseudo::FUNC);
-            linked.insns[at + 1].imm = 0;
-        }
-    }
-    Ok(linked)
 }
 
 #[cfg(test)]
@@ -270,6 +288,74 @@ mod tests {
         assert_eq!((target(0), target(1), target(2)), (4, 6, 4));
         assert_eq!(target(4), 6, "a's call to b");
         assert!(linked.relocations.is_empty());
+    }
+
+    #[test]
+    fn callees_are_followed_depth_first() {
+        // .text: a at 0 (calls c), b at 16, c at 32; the entry calls a
+        // then b: libbpf's order is entry, a, c, b.
+        let a = func(
+            "a",
+            1,
+            0,
+            vec![Insn::call_subprog(-1), Insn::exit()],
+            vec![call_reloc(0, 1, 32)],
+        );
+        let b = func(
+            "b",
+            1,
+            16,
+            vec![Insn::mov64_imm(0, 2), Insn::exit()],
+            vec![],
+        );
+        let c = func(
+            "c",
+            1,
+            32,
+            vec![Insn::mov64_imm(0, 3), Insn::exit()],
+            vec![],
+        );
+        let entry = func(
+            "entry",
+            3,
+            0,
+            vec![Insn::call_subprog(-1), Insn::call_subprog(-1), Insn::exit()],
+            vec![call_reloc(1, 1, 16), call_reloc(0, 1, 0)],
+        );
+        let linked = link_program(&entry, &[], &[&entry, &a, &b, &c]).unwrap();
+        let names: Vec<_> = linked
+            .functions
+            .iter()
+            .map(|p| (p.name.as_str(), p.start.0))
+            .collect();
+        assert_eq!(names, [("entry", 0), ("a", 3), ("c", 5), ("b", 7)]);
+        let target = |i: usize| (i as i64 + 1 + i64::from(linked.insns[i].imm)) as usize;
+        assert_eq!((target(0), target(1), target(3)), (3, 7, 5));
+    }
+
+    #[test]
+    fn a_long_call_chain_needs_no_deep_recursion() {
+        // f0 calls f1 calls f2 ... : 100,000 functions in one section.
+        let n = 100_000u64;
+        let fs: Vec<Function> = (0..n)
+            .map(|k| {
+                let relocs = if k + 1 < n {
+                    vec![call_reloc(0, 1, 16 * (k + 1))]
+                } else {
+                    vec![]
+                };
+                func(
+                    &format!("f{k}"),
+                    1,
+                    16 * k,
+                    vec![Insn::call_subprog(-1), Insn::exit()],
+                    relocs,
+                )
+            })
+            .collect();
+        let refs: Vec<&Function> = fs.iter().collect();
+        let linked = link_program(&fs[0], &[], &refs).unwrap();
+        assert_eq!(linked.functions.len(), n as usize);
     }
 
     #[test]
