@@ -160,6 +160,7 @@ pub fn failed_step(e: &Error) -> Option<usize> {
         | Error::Rejected { op, .. }
         | Error::BtfNotFound { op, .. }
         | Error::KsymNotFound { op, .. }
+        | Error::KernelLacks { op, .. }
         | Error::LoaderStep { op, .. } => Some(*op),
         _ => None,
     }
