@@ -964,6 +964,26 @@ pub fn excused_load_failure(object: &Path, err: &oxbpf::Error) -> Option<String>
     corpus_missing(object)
 }
 
+/// Whether the running kernel's `struct name` (vmlinux BTF) has a member
+/// `member`: whether it fills a field of a UAPI struct it reports
+/// (`bpf_prog_info.attach_btf_id` came in 5.15). Panics if the BTF cannot
+/// be read.
+pub fn kernel_struct_has(name: &str, member: &str) -> bool {
+    use oxbpf::btf::{Btf, Kind, Type};
+    let btf = Btf::from_file(Path::new(oxbpf::VMLINUX_BTF)).expect("vmlinux BTF");
+    let Some(id) = btf
+        .find_by_name_kind(name, Kind::Struct)
+        .expect("vmlinux BTF")
+    else {
+        return false;
+    };
+    let Ok(Type::Struct(s)) = btf.type_by_id(id) else {
+        return false;
+    };
+    s.members()
+        .any(|m| btf.string_at(m.name_off).is_ok_and(|n| n == member))
+}
+
 /// Checks a program's attachment to a perf event (kprobe, uprobe,
 /// tracepoint, perf counter): a perf_event link where the kernel has them
 /// ([`Feature::PerfEventLinks`]), else the program set by ioctl — no link,
@@ -1144,6 +1164,13 @@ mod tests {
         assert!(matches!(r, Probed::Unsupported(_)), "{r:?}");
         let r = probe_kfuncs(oxbpf::sys::ProgType::SYSCALL, &["oxbpf_no_such_kfunc"]);
         assert!(matches!(r, Probed::Unsupported(_)), "{r:?}");
+    }
+
+    #[test]
+    fn struct_members_of_the_kernel_are_found() {
+        assert!(kernel_struct_has("bpf_prog_info", "xlated_prog_len"));
+        assert!(!kernel_struct_has("bpf_prog_info", "oxbpf_no_such_member"));
+        assert!(!kernel_struct_has("oxbpf_no_such_struct", "id"));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use oxbpf::OpenObject;
 use oxbpf::plan::{Op, PatchKind};
 use oxbpf_tests::{
     FdSnapshot, KernelObjects, PinDir, corpus, corpus_missing, corpus_sources,
-    excused_load_failure, kernel_lock, settled_new_objects,
+    excused_load_failure, kernel_lock, kernel_struct_has, settled_new_objects,
 };
 
 #[test]
@@ -30,6 +30,7 @@ fn every_source_has_an_object() {
 fn every_object_loads_as_planned() {
     let _k = kernel_lock();
     let pins = PinDir::new("corpus");
+    let report_attach_btf_id = kernel_struct_has("bpf_prog_info", "attach_btf_id");
     for path in corpus() {
         let name = path.display().to_string();
         let fds = FdSnapshot::take();
@@ -153,7 +154,8 @@ fn every_object_loads_as_planned() {
                             p.name
                         );
                     }
-                    if let Some(r) = p.attach_btf {
+                    // Kernels before 5.15 do not report attach_btf_id.
+                    if let Some(r) = p.attach_btf.filter(|_| report_attach_btf_id) {
                         let Some(Op::FindBtfId(find)) = plan.op(r) else {
                             panic!("{name}: {r} is no btf_find")
                         };
