@@ -325,6 +325,8 @@ pub enum Feature {
     TracingCookies,
     /// uprobe session links (`BPF_TRACE_UPROBE_SESSION`, Linux 6.13).
     UprobeSession,
+    /// The `bpf_get_attach_cookie` helper in kprobe programs (Linux 5.15).
+    AttachCookie,
 }
 
 /// How a [`Feature`] is probed.
@@ -335,8 +337,8 @@ enum How {
     Map(oxbpf::sys::MapType),
     /// A program type, loaded by the library's probe.
     ProgType(oxbpf::sys::ProgType),
-    /// A helper, called by a program of this crate.
-    Helper(&'static str),
+    /// A helper, called by a program of this type.
+    Helper(oxbpf::sys::ProgType, &'static str),
     /// Kfuncs of vmlinux, called by a program of this type.
     Kfuncs(oxbpf::sys::ProgType, &'static [&'static str]),
     /// A test run of this crate.
@@ -347,7 +349,7 @@ enum How {
 
 impl Feature {
     /// Every feature.
-    pub const ALL: [Feature; 24] = [
+    pub const ALL: [Feature; 25] = [
         Feature::Kprobe,
         Feature::Kretprobe,
         Feature::KprobeMulti,
@@ -372,6 +374,7 @@ impl Feature {
         Feature::PerfEventLinks,
         Feature::TracingCookies,
         Feature::UprobeSession,
+        Feature::AttachCookie,
     ];
 
     /// The library program probe that decides it, for the program kinds
@@ -396,7 +399,8 @@ impl Feature {
             Feature::ArenaMaps => How::Map(MapType::ARENA),
             Feature::BloomMaps => How::Map(MapType::BLOOM_FILTER),
             Feature::SyscallProgs => How::ProgType(ProgType::SYSCALL),
-            Feature::BpfLoop => How::Helper("bpf_loop"),
+            Feature::BpfLoop => How::Helper(ProgType::SOCKET_FILTER, "bpf_loop"),
+            Feature::AttachCookie => How::Helper(ProgType::KPROBE, "bpf_get_attach_cookie"),
             Feature::BpfThrow => How::Kfuncs(ProgType::SCHED_CLS, &["bpf_throw"]),
             Feature::TaskFromPid => How::Kfuncs(
                 ProgType::SYSCALL,
@@ -421,7 +425,7 @@ impl Feature {
     pub fn name(self) -> &'static str {
         match self.how() {
             How::Prog(p) => p.name(),
-            How::Helper(h) => h,
+            How::Helper(_, h) => h,
             _ => match self {
                 Feature::ArenaMaps => "arena_maps",
                 Feature::BloomMaps => "bloom_maps",
@@ -491,7 +495,7 @@ pub fn probe(feature: Feature) -> Probed {
             oxbpf::sys::probe_prog_type(t),
             format!("the simplest program of type {t}"),
         ),
-        How::Helper(h) => probe_helper(h),
+        How::Helper(t, h) => probe_helper(t, h),
         How::Kfuncs(t, names) => probe_kfuncs(t, names),
         How::XdpMeta => probe_xdp_meta(),
         How::Link => probe_link(feature),
@@ -819,21 +823,21 @@ fn try_load(t: oxbpf::sys::ProgType, insns: &[oxbpf::asm::Insn]) -> Result<(), (
 /// verifier names a helper it does not know (`invalid func` or `unknown
 /// func`) before it looks at the arguments: any other refusal (the zeros
 /// are no callback) means the helper exists.
-fn probe_helper(name: &str) -> Probed {
+fn probe_helper(t: oxbpf::sys::ProgType, name: &str) -> Probed {
     if let Err(why) = baseline() {
         return Probed::Inconclusive(why);
     }
     let Some(id) = oxbpf::asm::helper_id(name) else {
         return Probed::Inconclusive(format!("this library has no number for helper {name}"));
     };
-    probe_helper_number(name, id)
+    probe_helper_number(t, name, id)
 }
 
-fn probe_helper_number(name: &str, id: i32) -> Probed {
+fn probe_helper_number(t: oxbpf::sys::ProgType, name: &str, id: i32) -> Probed {
     use oxbpf::asm::Insn;
     let mut insns: Vec<Insn> = (1..=5).map(|r| Insn::mov64_imm(r, 0)).collect();
     insns.extend([Insn::call_helper(id), Insn::mov64_imm(0, 0), Insn::exit()]);
-    match try_load(oxbpf::sys::ProgType::SOCKET_FILTER, &insns) {
+    match try_load(t, &insns) {
         Ok(()) => Probed::Supported,
         Err((_, log)) if log.contains("invalid func ") || log.contains("unknown func ") => {
             Probed::Unsupported(format!(
@@ -934,6 +938,7 @@ pub fn corpus_needs(object: &Path) -> &'static [Feature] {
         "netfilter" => &[Feature::NetfilterProgs],
         "ringbuf" => &[Feature::SyscallProgs],
         "subprogs" => &[Feature::SyscallProgs, Feature::BpfLoop],
+        "uprobe_kinds" => &[Feature::AttachCookie],
         "struct_ops" => &[Feature::StructOpsLinks],
         "syscall" => &[Feature::SyscallProgs],
         "user_ringbuf" => &[Feature::UserRingbufMaps, Feature::SyscallProgs],
@@ -1158,7 +1163,11 @@ mod tests {
     #[test]
     fn missing_helpers_and_kfuncs_are_unsupported() {
         let _k = kernel_lock();
-        let r = probe_helper_number("no_such_helper", 100_000);
+        let r = probe_helper_number(
+            oxbpf::sys::ProgType::SOCKET_FILTER,
+            "no_such_helper",
+            100_000,
+        );
         assert!(matches!(r, Probed::Unsupported(_)), "{r:?}");
         let r = probe_kfuncs(oxbpf::sys::ProgType::SOCKET_FILTER, &["bpf_throw"]);
         assert!(matches!(r, Probed::Unsupported(_)), "{r:?}");
