@@ -241,6 +241,11 @@ pub fn run(ws: &Workspace, args: &[String]) -> Result<(), Error> {
             let _ = fs::rename(&run.log, run.log.with_extension("log.1"));
             run = boot(&vm_dir, k, &initrd, accel, &opts)?;
         }
+        // Each initramfs is some 400 MiB and is written anew by every
+        // run: not kept once its kernel has run (the disk is shared).
+        if let Err(e) = fs::remove_file(&initrd) {
+            println!("vm-test: cannot remove {}: {e}", initrd.display());
+        }
         println!("{}", run.one_line());
         runs.push(run);
     }
