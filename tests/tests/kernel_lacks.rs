@@ -4,7 +4,7 @@
 
 use oxbpf::sys::{MapType, ProbeResult, ProgType, probe_map_type};
 use oxbpf::{Error, OpenObject};
-use oxbpf_tests::{FdSnapshot, kernel_lock, object};
+use oxbpf_tests::{FdSnapshot, Feature, kernel_lock, object, require};
 
 #[test]
 fn an_unknown_program_type_is_named() {
@@ -54,6 +54,9 @@ fn an_arena_object_loads_or_names_arena_maps() {
 /// the step and errno; the runtime probes as the live executor does.
 #[test]
 fn a_light_skeleton_names_what_the_kernel_lacks() {
+    // A light skeleton runs as a syscall program (5.14; refused before as
+    // KernelTooOld).
+    require!(Feature::SyscallProgs);
     use oxbpf::LightSkeleton;
     use oxbpf::gen_loader::{GenOptions, generate};
     use oxbpf::plan::Op;
