@@ -165,21 +165,25 @@ pub fn prog_query(
     const QUERY_EFFECTIVE: u32 = 1;
     let cmd = Cmd::PROG_QUERY;
     let mut cap: u32 = 8;
+    // Kernels before 6.6 do not know `link_ids` and refuse a query that
+    // sets it (EINVAL): asked again without it, their answer has no links.
+    let mut with_links = true;
     loop {
         let mut prog_ids = vec![0u32; cap as usize];
-        let mut link_ids = vec![0u32; cap as usize];
+        let mut link_ids = vec![0u32; if with_links { cap as usize } else { 0 }];
         let mut a = ProgQueryAttr {
             target_fd: target.raw(),
             attach_type,
             query_flags: if effective { QUERY_EFFECTIVE } else { 0 },
             prog_ids: slice_addr_mut(&mut prog_ids),
             prog_cnt: cap,
+            // Zero when empty.
             link_ids: slice_addr_mut(&mut link_ids),
             ..Default::default()
         };
-        // SAFETY: `prog_ids` and `link_ids` point to live buffers of `cap`
-        // u32 each, the capacity given in `prog_cnt`; the kernel writes at
-        // most that many ids into each.
+        // SAFETY: `prog_ids` points to a live buffer of `cap` u32, the
+        // capacity given in `prog_cnt`, and `link_ids` to another or is
+        // zero; the kernel writes at most that many ids into each.
         match unsafe { sys::bpf(cmd, &mut a) } {
             Ok(_) => {
                 let n = (a.prog_cnt.min(cap)) as usize;
@@ -198,6 +202,7 @@ pub fn prog_query(
             Err(e) if e == crate::Errno::NOSPC && cap < MAX_QUERY => {
                 cap = a.prog_cnt.clamp(cap * 2, MAX_QUERY);
             }
+            Err(e) if e == crate::Errno::INVAL && with_links => with_links = false,
             Err(e) => return Err(Error::syscall(cmd, e)),
         }
     }
