@@ -505,6 +505,9 @@ impl Builder<'_> {
                 })?;
                 progs.push((*at, r));
             }
+            // By offset in the kernel's struct, whose member order may
+            // differ from the object's (as a generated loader decodes it).
+            progs.sort_unstable();
             if def.struct_ops.as_ref().is_some_and(|o| o.link) {
                 // A link map takes its value now; the link registers it.
                 self.plan.push(Op::StructOpsValue(StructOpsValue {
