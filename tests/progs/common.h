@@ -2,13 +2,13 @@
 /*
  * Shared prelude of the oxbpf test corpus (the .bpf.c files beside it).
  *
- * The corpus must not need CO-RE relocations yet (issue 4 adds them), but the
- * vmlinux.h that bpftool dumps wraps every struct in
+ * The vmlinux.h dumped for the corpus wraps every struct in
  * __attribute__((preserve_access_index)), which turns each field access
  * through a pointer into a CO-RE relocation. Defining
  * BPF_NO_PRESERVE_ACCESS_INDEX before the include switches that off: field
- * accesses become plain loads at the offsets of the running kernel's types.
- * A later CO-RE program includes vmlinux.h itself instead of this header.
+ * accesses become plain loads at the offsets of the build host's types.
+ * Programs reading kernel structs whose layout differs between the kernels
+ * vm-test runs use __builtin_preserve_access_index explicitly (README.md).
  *
  * Constants that are preprocessor macros in the kernel (and so absent from
  * BTF, hence from vmlinux.h) are defined here. Syscall numbers are x86_64's.
