@@ -6,15 +6,20 @@ use oxbpf::sys::{MapType, ProbeResult, ProgType, probe_map_type};
 use oxbpf::{Error, OpenObject};
 use oxbpf_tests::{FdSnapshot, Feature, kernel_lock, object, require};
 
-#[test]
-fn an_unknown_program_type_is_named() {
-    let _k = kernel_lock();
-    let fds = FdSnapshot::take();
+/// xdp_count.bpf.o with its program set to a type no kernel has.
+fn with_unknown_program_type() -> OpenObject {
     let mut open = OpenObject::open(object("xdp_count")).unwrap();
     open.program_mut("xdp_count")
         .unwrap()
         .set_prog_type(ProgType(200));
-    let err = open.load().unwrap_err();
+    open
+}
+
+#[test]
+fn an_unknown_program_type_is_named() {
+    let _k = kernel_lock();
+    let fds = FdSnapshot::take();
+    let err = with_unknown_program_type().load().unwrap_err();
     let Error::KernelLacks { feature, what, .. } = &err else {
         panic!("expected KernelLacks, got {err:?}")
     };
@@ -64,11 +69,7 @@ fn a_light_skeleton_names_what_the_kernel_lacks() {
     let fds = FdSnapshot::take();
 
     // A program type: the runtime replays the failed load live.
-    let mut open = OpenObject::open(object("xdp_count")).unwrap();
-    open.program_mut("xdp_count")
-        .unwrap()
-        .set_prog_type(ProgType(200));
-    let plan = open.loader_plan().unwrap();
+    let plan = with_unknown_program_type().loader_plan().unwrap();
     let loader = generate(&plan, &GenOptions::default()).unwrap();
     let err = LightSkeleton::new(loader).load().unwrap_err();
     let Error::KernelLacks { feature, .. } = &err else {
