@@ -72,6 +72,31 @@ impl AsRawFd for Waitable<PerfBuffer> {
     }
 }
 
+/// Waits until `fd` is readable, then drains the consumer with `drain`
+/// (which returns how many records it handed out), until at least one
+/// record came.
+async fn drain_when_ready<T>(
+    fd: &mut AsyncFd<Waitable<T>>,
+    what: &'static str,
+    mut drain: impl FnMut(&mut T) -> usize,
+) -> Result<usize>
+where
+    Waitable<T>: AsRawFd,
+{
+    loop {
+        let mut ready = fd.readable_mut().await.map_err(reactor(what))?;
+        let n = drain(&mut ready.get_inner_mut().0);
+        if n > 0 {
+            // Readiness is kept: the next call drains again first and
+            // waits only once the rings are empty.
+            return Ok(n);
+        }
+        // Empty: wait for the kernel's next wakeup. tokio keeps the
+        // readiness if an event came in since `readable_mut` returned.
+        ready.clear_ready();
+    }
+}
+
 fn reactor(what: &'static str) -> impl FnOnce(std::io::Error) -> Error {
     move |source| Error::Async { what, source }
 }
@@ -99,22 +124,10 @@ impl AsyncRingBuffer {
         &mut self,
         mut f: impl FnMut(usize, &[u8]) -> ControlFlow<()>,
     ) -> Result<usize> {
-        loop {
-            let mut ready = self
-                .fd
-                .readable_mut()
-                .await
-                .map_err(reactor("waiting for ring buffer records"))?;
-            let n = ready.get_inner_mut().0.consume(&mut f);
-            if n > 0 {
-                // Readiness is kept: the next call consumes again first
-                // and waits only once the rings are empty.
-                return Ok(n);
-            }
-            // Empty: wait for the kernel's next wakeup. tokio keeps the
-            // readiness if an event came in since `readable_mut` returned.
-            ready.clear_ready();
-        }
+        drain_when_ready(&mut self.fd, "waiting for ring buffer records", |rb| {
+            rb.consume(&mut f)
+        })
+        .await
     }
 
     /// The synchronous consumer (to add rings or consume without waiting).
@@ -149,18 +162,10 @@ impl AsyncPerfBuffer {
         &mut self,
         mut f: impl FnMut(PerfRecord<'_>) -> ControlFlow<()>,
     ) -> Result<usize> {
-        loop {
-            let mut ready = self
-                .fd
-                .readable_mut()
-                .await
-                .map_err(reactor("waiting for perf buffer records"))?;
-            let n = ready.get_inner_mut().0.consume(&mut f);
-            if n > 0 {
-                return Ok(n);
-            }
-            ready.clear_ready();
-        }
+        drain_when_ready(&mut self.fd, "waiting for perf buffer records", |pb| {
+            pb.consume(&mut f)
+        })
+        .await
     }
 
     /// The synchronous consumer.
