@@ -103,6 +103,9 @@ mod struct_ops;
 mod sys;
 mod syscall_prog;
 mod syscall_prog_fds;
+#[cfg(test)]
+#[path = "../tests/common/skip.rs"]
+mod test_skip;
 mod uprobe;
 
 #[cfg(feature = "tokio")]

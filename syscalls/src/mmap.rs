@@ -460,20 +460,7 @@ pub(crate) mod tests {
             crate::ProbeResult::Unsupported => {}
             r => panic!("{feature} probe: {r:?}"),
         }
-        let reason = format!("{feature}: the kernel refuses the simplest one");
-        let test = std::thread::current().name().unwrap_or("?").to_string();
-        println!("OXBPF-SKIP {reason}");
-        if let Some(log) = std::env::var_os("OXBPF_SKIP_LOG") {
-            let exe = std::env::current_exe().unwrap();
-            let binary = exe.file_name().unwrap().to_string_lossy();
-            use std::io::Write;
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(log)
-                .and_then(|mut f| writeln!(f, "{binary}\t{test}\t{reason}"))
-                .expect("recording the skip");
-        }
+        crate::test_skip::skip(&format!("{feature}: the kernel refuses the simplest one"));
         false
     }
 
