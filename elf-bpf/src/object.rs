@@ -263,6 +263,43 @@ impl<'data> Ctx<'data> {
         }
     }
 
+    /// Section `index`, named `name`, as data of `kind`: its bytes (zeros
+    /// for `SHT_NOBITS`, refused above `max_zeroed` bytes) and symbols.
+    fn data_section(
+        &self,
+        name: String,
+        index: usize,
+        kind: DataKind,
+        max_zeroed: u64,
+    ) -> Result<DataSection> {
+        let header = self.sections.section(SectionIndex(index))?;
+        let bytes = if header.sh_type(self.endian) == elf::SHT_NOBITS {
+            let size = header.sh_size(self.endian);
+            if size > max_zeroed {
+                return Err(Error::section(&name, format!("absurd size {size}")));
+            }
+            vec![0; size as usize]
+        } else {
+            self.section_data(index)?.to_vec()
+        };
+        let symbols = self
+            .symbols_in(index)?
+            .into_iter()
+            .map(|(name, sym)| DataSymbol {
+                name,
+                offset: sym.st_value(self.endian),
+                size: sym.st_size(self.endian),
+            })
+            .collect();
+        Ok(DataSection {
+            name,
+            section_index: index,
+            kind,
+            bytes,
+            symbols,
+        })
+    }
+
     /// Named symbols defined in a section, as (name, value, size, symbol).
     fn symbols_in(&self, index: usize) -> Result<Vec<(String, &'data elf::Sym64<Endianness>)>> {
         let mut out = Vec::new();
@@ -383,60 +420,14 @@ impl Object {
             } else if name == "maps" || name.starts_with("maps/") {
                 Role::LegacyMaps
             } else if name == ARENA_SECTION {
-                let bytes = if sh_type == elf::SHT_NOBITS {
-                    let size = header.sh_size(ctx.endian);
-                    if size > 1 << 32 {
-                        return Err(Error::section(&name, format!("absurd size {size}")));
-                    }
-                    vec![0; size as usize]
-                } else {
-                    ctx.section_data(index)?.to_vec()
-                };
-                let symbols = ctx
-                    .symbols_in(index)?
-                    .into_iter()
-                    .map(|(name, sym)| DataSymbol {
-                        name,
-                        offset: sym.st_value(ctx.endian),
-                        size: sym.st_size(ctx.endian),
-                    })
-                    .collect();
-                self.arena = Some(DataSection {
-                    name,
-                    section_index: index,
-                    kind: DataKind::Arena,
-                    bytes,
-                    symbols,
-                });
+                // An arena holds at most 4 GiB (its map's page count).
+                self.arena = Some(ctx.data_section(name, index, DataKind::Arena, 1 << 32)?);
                 Role::Arena
             } else if let Some(kind) = data_kind(&name, sh_type) {
-                let bytes = if kind == DataKind::Bss {
-                    let size = header.sh_size(ctx.endian);
-                    if size > ctx.data.len() as u64 * 64 + (1 << 20) {
-                        // A .bss can legitimately be larger than the file, but
-                        // not absurdly so: refuse sizes no real object has.
-                        return Err(Error::section(&name, format!("absurd size {size}")));
-                    }
-                    vec![0; size as usize]
-                } else {
-                    ctx.section_data(index)?.to_vec()
-                };
-                let symbols = ctx
-                    .symbols_in(index)?
-                    .into_iter()
-                    .map(|(name, sym)| DataSymbol {
-                        name,
-                        offset: sym.st_value(ctx.endian),
-                        size: sym.st_size(ctx.endian),
-                    })
-                    .collect();
-                self.data.push(DataSection {
-                    name,
-                    section_index: index,
-                    kind,
-                    bytes,
-                    symbols,
-                });
+                // A .bss can legitimately be larger than the file, but not
+                // absurdly so: refuse sizes no real object has.
+                let max = ctx.data.len() as u64 * 64 + (1 << 20);
+                self.data.push(ctx.data_section(name, index, kind, max)?);
                 Role::Data(self.data.len() - 1)
             } else {
                 Role::Other
