@@ -92,14 +92,14 @@ pub(crate) fn lift_memlock_limit() {
 /// type `t` (probed).
 pub(crate) fn missing_map_type(t: oxbpf_syscalls::MapType) -> Option<String> {
     (oxbpf_syscalls::probe_map_type(t) == oxbpf_syscalls::ProbeResult::Unsupported)
-        .then(|| type_name("maps", "BPF_MAP_TYPE_", t.to_string()))
+        .then(|| type_name("maps", "BPF_MAP_TYPE_", t.name(), t.0))
 }
 
 /// `Some("syscall programs (BPF_PROG_TYPE_SYSCALL)")` if the kernel has no
 /// programs of type `t` (probed).
 pub(crate) fn missing_prog_type(t: oxbpf_syscalls::ProgType) -> Option<String> {
     (oxbpf_syscalls::probe_prog_type(t) == oxbpf_syscalls::ProbeResult::Unsupported)
-        .then(|| type_name("programs", "BPF_PROG_TYPE_", t.to_string()))
+        .then(|| type_name("programs", "BPF_PROG_TYPE_", t.name(), t.0))
 }
 
 /// The error of a failed step: when the kernel answered `EINVAL` without
@@ -128,11 +128,14 @@ pub(crate) fn lacking(
 }
 
 /// `arena maps (BPF_MAP_TYPE_ARENA)`, or `maps of type 200` for a type
-/// this library has no name for.
-fn type_name(things: &str, prefix: &str, name: String) -> String {
-    match name.strip_prefix("unknown(") {
-        Some(n) => format!("{things} of type {}", n.trim_end_matches(')')),
-        None => format!("{name} {things} ({prefix}{})", name.to_uppercase()),
+/// this library has no name for (`name`: the enum's [`name`], `raw` its
+/// value).
+///
+/// [`name`]: oxbpf_syscalls::MapType::name
+fn type_name(things: &str, prefix: &str, name: Option<&str>, raw: u32) -> String {
+    match name {
+        Some(name) => format!("{name} {things} ({prefix}{})", name.to_uppercase()),
+        None => format!("{things} of type {raw}"),
     }
 }
 
