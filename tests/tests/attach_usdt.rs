@@ -114,59 +114,74 @@ fn usdt_probe_arguments_cookie_and_semaphore() {
         // Without a probe attached, the semaphore stays down.
         assert_eq!(run_ticks(&bin, 3, |_| {}), "fired=0");
 
-        let obj = OpenObject::open(object("usdt")).unwrap().load().unwrap();
-        let prog = obj.program("usdt_tick").unwrap();
-        let calls = obj.map("usdt_calls").unwrap();
-        let mut link = None;
-        let mut pid = 0;
-        let out = run_ticks(&bin, 4, |p| {
-            pid = p;
-            let opts = UsdtOptions::default()
-                .with_pid(p as i32)
-                .with_cookie(0xC0FFEE);
-            link = Some(prog.attach_usdt(&bin, "oxbpf", "tick", &opts).unwrap());
-        });
-        assert_eq!(out, "fired=4", "the semaphore was not raised");
-        let link = link.unwrap();
-        assert_eq!(link.parts().len(), 1, "one probe site");
-        // As libbpf: one uprobe_multi link where the kernel has the link
-        // type (its BTF lists the attach function), perf-event uprobes
-        // elsewhere; the kernel's view of the link says which.
-        let multi = kernel_has_uprobe_multi();
-        assert_eq!(
-            prog.expected_attach_type(),
-            multi.then_some(AttachType::TRACE_UPROBE_MULTI)
-        );
-        let kernel_link = link.parts()[0].link_fd().map(|fd| link_info(fd).unwrap());
-        if multi {
-            assert_eq!(kernel_link.map(|i| i.r#type), Some(LinkType::UPROBE_MULTI));
-        } else if let Some(info) = kernel_link {
-            assert_eq!(info.r#type, LinkType::PERF_EVENT);
+        // Both ways of attaching: as the planner chooses for this kernel,
+        // and perf-event uprobes as the user may ask (no attach type).
+        for perf_events in [false, true] {
+            usdt_round(&bin, perf_events);
         }
-        let v = value_of(calls, pid).expect("the program ran for the child");
-        assert_eq!(
-            (
-                u64_at(&v, 0),
-                i64_at(&v, 8),
-                u64_at(&v, 16),
-                i64_at(&v, 24),
-                u64_at(&v, 32),
-                u64_at(&v, 40)
-            ),
-            (4, -1003, 203, 0x1_2345_6789 * 4, 3, 0xC0FFEE)
-        );
-
-        // Detached: the semaphore is down again and nothing is counted.
-        drop(link);
-        let mut pid2 = 0;
-        assert_eq!(run_ticks(&bin, 2, |p| pid2 = p), "fired=0");
-        assert!(value_of(calls, pid2).is_none());
-
-        // A probe the binary does not have.
-        let err = prog
-            .attach_usdt(&bin, "oxbpf", "nope", &UsdtOptions::default())
-            .unwrap_err();
-        assert!(err.to_string().contains("oxbpf:nope"), "{err}");
     }
     fds.assert_no_leak("usdt");
+}
+
+/// One load and attach of usdt.bpf.c to `bin`, checked in the kernel.
+fn usdt_round(bin: &std::path::Path, perf_events: bool) {
+    let mut open = OpenObject::open(object("usdt")).unwrap();
+    if perf_events {
+        open.program_mut("usdt_tick")
+            .unwrap()
+            .set_expected_attach_type(None);
+    }
+    let obj = open.load().unwrap();
+    let prog = obj.program("usdt_tick").unwrap();
+    let calls = obj.map("usdt_calls").unwrap();
+    let mut link = None;
+    let mut pid = 0;
+    let out = run_ticks(bin, 4, |p| {
+        pid = p;
+        let opts = UsdtOptions::default()
+            .with_pid(p as i32)
+            .with_cookie(0xC0FFEE);
+        link = Some(prog.attach_usdt(bin, "oxbpf", "tick", &opts).unwrap());
+    });
+    assert_eq!(out, "fired=4", "the semaphore was not raised");
+    let link = link.unwrap();
+    assert_eq!(link.parts().len(), 1, "one probe site");
+    // As libbpf: one uprobe_multi link where the kernel has the link
+    // type (its BTF lists the attach function), perf-event uprobes
+    // elsewhere; the kernel's view of the link says which.
+    let multi = kernel_has_uprobe_multi() && !perf_events;
+    assert_eq!(
+        prog.expected_attach_type(),
+        multi.then_some(AttachType::TRACE_UPROBE_MULTI)
+    );
+    let kernel_link = link.parts()[0].link_fd().map(|fd| link_info(fd).unwrap());
+    if multi {
+        assert_eq!(kernel_link.map(|i| i.r#type), Some(LinkType::UPROBE_MULTI));
+    } else if let Some(info) = kernel_link {
+        assert_eq!(info.r#type, LinkType::PERF_EVENT);
+    }
+    let v = value_of(calls, pid).expect("the program ran for the child");
+    assert_eq!(
+        (
+            u64_at(&v, 0),
+            i64_at(&v, 8),
+            u64_at(&v, 16),
+            i64_at(&v, 24),
+            u64_at(&v, 32),
+            u64_at(&v, 40)
+        ),
+        (4, -1003, 203, 0x1_2345_6789 * 4, 3, 0xC0FFEE)
+    );
+
+    // Detached: the semaphore is down again and nothing is counted.
+    drop(link);
+    let mut pid2 = 0;
+    assert_eq!(run_ticks(bin, 2, |p| pid2 = p), "fired=0");
+    assert!(value_of(calls, pid2).is_none());
+
+    // A probe the binary does not have.
+    let err = prog
+        .attach_usdt(bin, "oxbpf", "nope", &UsdtOptions::default())
+        .unwrap_err();
+    assert!(err.to_string().contains("oxbpf:nope"), "{err}");
 }

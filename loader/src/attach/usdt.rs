@@ -480,51 +480,42 @@ impl Program {
                 )),
             )?;
         }
-        if self.expected_attach_type == Some(AttachType::TRACE_UPROBE_MULTI) {
-            // Loaded for a uprobe_multi link (see the planner): every site
-            // in one link, the spec ids as cookies.
-            let mut offsets = Vec::with_capacity(sites.len());
-            let mut ref_ctr_offsets = Vec::with_capacity(sites.len());
-            let mut cookies = Vec::with_capacity(sites.len());
-            for (site, &spec) in sites.iter().zip(&site_spec) {
-                offsets.push(bin.file_offset(site.address)?);
-                ref_ctr_offsets.push(if site.semaphore == 0 {
-                    0
-                } else {
-                    bin.file_offset(site.semaphore)?
-                });
-                cookies.push(u64::from(slots.ids[spec]));
-            }
-            let mopts = UprobeMultiOptions {
-                pid: opts.pid,
-                retprobe: false,
-                cookies,
-                ref_ctr_offsets,
-            };
-            log::debug!(target: "oxbpf::attach", "USDT {provider}:{name}: {} sites in one uprobe_multi link", offsets.len());
-            let link = self.attach_uprobe_multi_offsets(&path, &offsets, &mopts)?;
-            return Ok(Link::attached(Attached::Group {
-                links: vec![link],
-                usdt: Some(slots),
-            }));
-        }
-        let mut links = Vec::with_capacity(sites.len());
-        for (site, spec) in sites.iter().zip(site_spec) {
+        // Per site: (file offset, semaphore's file offset or 0, cookie).
+        let mut probes = Vec::with_capacity(sites.len());
+        for (site, &spec) in sites.iter().zip(&site_spec) {
             let offset = bin.file_offset(site.address)?;
             let ref_ctr_offset = if site.semaphore == 0 {
                 0
             } else {
                 bin.file_offset(site.semaphore)?
             };
-            let uopts = UprobeOptions {
+            log::debug!(target: "oxbpf::attach", "USDT {provider}:{name} at {:#x} (file offset {offset:#x}), semaphore at {ref_ctr_offset:#x}, spec {}", site.address, slots.ids[spec]);
+            probes.push((offset, ref_ctr_offset, u64::from(slots.ids[spec])));
+        }
+        let links = if self.expected_attach_type == Some(AttachType::TRACE_UPROBE_MULTI) {
+            // Loaded for a uprobe_multi link (see the planner): every site
+            // in one link, the spec ids as cookies.
+            let offsets: Vec<u64> = probes.iter().map(|p| p.0).collect();
+            let mopts = UprobeMultiOptions {
                 pid: opts.pid,
                 retprobe: false,
-                ref_ctr_offset,
-                cookie: u64::from(slots.ids[spec]),
+                ref_ctr_offsets: probes.iter().map(|p| p.1).collect(),
+                cookies: probes.iter().map(|p| p.2).collect(),
             };
-            log::debug!(target: "oxbpf::attach", "USDT {provider}:{name} at {:#x} (file offset {offset:#x}), semaphore at {ref_ctr_offset:#x}, spec {}", site.address, slots.ids[spec]);
-            links.push(self.attach_uprobe_offset(&path, offset, &uopts)?);
-        }
+            vec![self.attach_uprobe_multi_offsets(&path, &offsets, &mopts)?]
+        } else {
+            let mut links = Vec::with_capacity(probes.len());
+            for (offset, ref_ctr_offset, cookie) in probes {
+                let uopts = UprobeOptions {
+                    pid: opts.pid,
+                    retprobe: false,
+                    ref_ctr_offset,
+                    cookie,
+                };
+                links.push(self.attach_uprobe_offset(&path, offset, &uopts)?);
+            }
+            links
+        };
         Ok(Link::attached(Attached::Group {
             links,
             usdt: Some(slots),
